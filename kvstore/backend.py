@@ -1,0 +1,149 @@
+"""What a backend plugin provides: a ``Backend`` that opens a ``Driver`` for each kind.
+
+Core (``kvstore.store.RecordStore``) checks and normalises every argument, runs the ``validate``
+hook and shapes every result, so a driver only ever sees canonical values (see ``kvstore.values``)
+and only implements storage. Whatever rule the contract states about arguments lives in core, once.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple, Protocol
+
+__all__ = ["Backend", "Driver", "Filters", "Key", "KindSchema", "LazyBackend", "Record"]
+
+Record = dict[str, Any]
+"""A record as stored and returned: field name to (canonical) value."""
+Filters = dict[str, Any]
+"""Field name to the value it must equal; ``None`` means "field absent"."""
+Key = tuple[Any, ...]
+"""A record's key: the values of its id fields, in order."""
+
+
+class KindSchema(NamedTuple):
+    """A kind's name and key: its id fields (partition, then optional sort) and their types."""
+
+    kind: str
+    id_fields: tuple[str, ...]
+    key_types: tuple[type, ...]
+
+    def key_of(self, record: Mapping[str, Any]) -> Key:
+        """The key of a canonical record (its id fields' values, in order)."""
+        return tuple(record[field] for field in self.id_fields)
+
+    def key_filters(self, filters: Mapping[str, Any]) -> Key | None:
+        """The whole key named by ``filters``, or ``None`` when they do not name every id field."""
+        if all(filters.get(field) is not None for field in self.id_fields):
+            return tuple(filters[field] for field in self.id_fields)
+        return None
+
+
+class Driver(ABC):
+    """Storage of one kind on one backend, fed only canonical, validated input by core.
+
+    Every method raises ``ConfigError`` when the kind's table does not exist (``ensure`` aside),
+    and maps its driver's exceptions to ``kvstore.errors``.
+    """
+
+    #: How many records core validates and hands to ``put_many`` / ``remove_in`` at once.
+    batch_size: int = 500
+
+    def __init__(self, schema: KindSchema) -> None:
+        self.schema = schema
+
+    @abstractmethod
+    def ensure(self) -> None:
+        """Create the kind's table in the default layout when it is missing (idempotent)."""
+
+    @abstractmethod
+    def select(self, filters: Filters, limit: int | None = None) -> Iterator[Record]:
+        """Yield the records matching ``filters`` (at most ``limit``), in any order, page by page."""
+
+    @abstractmethod
+    def count(self, filters: Filters) -> int:
+        """The number of records matching ``filters``."""
+
+    @abstractmethod
+    def find_in(self, field: str, values: Sequence[Any]) -> Iterator[Record]:
+        """Yield each record whose ``field`` equals one of ``values`` once, in any order."""
+
+    @abstractmethod
+    def put(self, record: Record) -> None:
+        """Store ``record``, replacing any record with its key."""
+
+    @abstractmethod
+    def create(self, record: Record) -> None:
+        """Store ``record`` unless its key is taken (then raise ``AlreadyExists``), atomically."""
+
+    @abstractmethod
+    def update(
+        self, key: Key, sets: Record, removes: Sequence[str], check: Callable[[Record], None]
+    ) -> Record:
+        """Merge into the record at ``key`` and return it whole; ``NotFound`` when there is none.
+
+        ``check`` is called with the merged record before it is committed; when it raises, nothing
+        changes and its error reaches the caller.
+        """
+
+    @abstractmethod
+    def remove(self, filters: Filters) -> int:
+        """Delete every record matching (non-empty) ``filters``; return how many."""
+
+    @abstractmethod
+    def remove_in(self, field: str, values: Sequence[Any]) -> int:
+        """Delete every record whose ``field`` equals one of ``values``; return how many."""
+
+    @abstractmethod
+    def truncate(self) -> int:
+        """Delete every record; return how many."""
+
+    @abstractmethod
+    def put_many(self, records: Sequence[Record]) -> None:
+        """Store ``records`` (distinct keys, at most ``batch_size``) in as few round trips as can be."""
+
+    @abstractmethod
+    def native(self) -> Any:
+        """The backend's own handles for this kind (see CONTRACT.md, "Escape hatches")."""
+
+
+class Backend(Protocol):
+    """A storage backend as a plugin registers it.
+
+    ``open`` imports the driver library, checks ``options`` (``TypeError`` for one it does not
+    know) and returns a ``Driver`` without doing any I/O.
+    """
+
+    name: str
+    """The name ``STORE_BACKEND`` and ``create_store(backend=...)`` use."""
+    extra: str | None
+    """The pip extra that installs the backend's driver (``kvstore[extra]``), if any."""
+
+    def open(self, schema: KindSchema, options: Mapping[str, Any]) -> Driver:
+        """Return the driver for ``schema``'s kind."""
+        ...
+
+
+class LazyBackend:
+    """A ``Backend`` whose driver module is imported only when a store is first opened.
+
+    ``target`` is ``"package.module:function"``; the function takes ``(schema, options)`` and
+    returns a ``Driver``. This keeps plugin modules (loaded at start-up) free of driver imports.
+    """
+
+    def __init__(self, name: str, target: str, extra: str | None = None) -> None:
+        self.name = name
+        self.target = target
+        self.extra = extra
+
+    def __repr__(self) -> str:
+        return f"LazyBackend({self.name!r}, {self.target!r})"
+
+    def open(self, schema: KindSchema, options: Mapping[str, Any]) -> Driver:
+        """Import the target and let it open the driver."""
+        import importlib
+
+        module, _, function = self.target.partition(":")
+        opener: Callable[[KindSchema, Mapping[str, Any]], Driver]
+        opener = getattr(importlib.import_module(module), function)
+        return opener(schema, options)

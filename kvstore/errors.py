@@ -1,0 +1,94 @@
+"""The errors every backend raises, with the stable ``code`` each one carries.
+
+The tree::
+
+    StoreError                      (code STORE_ERROR: a driver error no row below names)
+    ├── NotFound                    (NOT_FOUND, also LookupError)
+    ├── MultipleFound               (MULTIPLE_FOUND, also LookupError)
+    ├── AlreadyExists               (ALREADY_EXISTS)
+    ├── InvalidArgument             (INVALID_ARGUMENT, also ValueError)
+    ├── OperationRejected           (OPERATION_REJECTED)
+    ├── ConfigError                 (CONFIG_ERROR)
+    └── BackendUnavailable          (BACKEND_UNAVAILABLE, also ConnectionError)
+
+A driver's own exception never escapes: a backend maps it to one of these, and anything it cannot
+name becomes a plain ``StoreError`` whose ``__cause__`` is the original.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "AlreadyExists",
+    "BackendUnavailable",
+    "ConfigError",
+    "InvalidArgument",
+    "MultipleFound",
+    "NotFound",
+    "OperationRejected",
+    "StoreError",
+]
+
+
+class StoreError(Exception):
+    """Base of every error kvstore raises; ``code`` names the case for logs and API responses."""
+
+    code: ClassVar[str] = "STORE_ERROR"
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class NotFound(StoreError, LookupError):
+    """No record matches (``find``), or ``update`` names a key that is not stored."""
+
+    code = "NOT_FOUND"
+
+
+class MultipleFound(StoreError, LookupError):
+    """``find`` or ``find_or_create`` matched more than one record."""
+
+    code = "MULTIPLE_FOUND"
+
+
+class AlreadyExists(StoreError):
+    """``create`` (or ``find_or_create``) hit a key that is already taken.
+
+    ``existing`` is the record holding the key when the backend learnt it for free (a DynamoDB
+    conditional write returns it), else ``None``.
+    """
+
+    code = "ALREADY_EXISTS"
+
+    def __init__(self, message: str = "", existing: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.existing = existing
+
+
+class InvalidArgument(StoreError, ValueError):
+    """A bad kind, field name, value, key, filter or record size; raised before any I/O."""
+
+    code = "INVALID_ARGUMENT"
+
+
+class OperationRejected(StoreError):
+    """A destructive call made without saying so (``truncate`` without ``force=True``)."""
+
+    code = "OPERATION_REJECTED"
+
+
+class ConfigError(StoreError):
+    """Unknown backend, missing settings or driver, missing table, or a refused login."""
+
+    code = "CONFIG_ERROR"
+
+
+class BackendUnavailable(StoreError, ConnectionError):
+    """The server cannot be reached, timed out, dropped the connection, or throttles us."""
+
+    code = "BACKEND_UNAVAILABLE"

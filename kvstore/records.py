@@ -1,0 +1,136 @@
+"""Checks that turn a call's arguments into canonical records, filters and keys, and match them.
+
+Core runs these before any I/O; the in-process backends also use ``matches`` and ``sort_key``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from kvstore.backend import Filters, Key, KindSchema, Record
+from kvstore.errors import InvalidArgument
+from kvstore.values import (
+    check_field_name,
+    check_item_size,
+    check_key_value,
+    normalize_value,
+    same_value,
+    value_identity,
+)
+
+__all__ = [
+    "copy_record",
+    "matches",
+    "prepare_changes",
+    "prepare_filters",
+    "prepare_record",
+    "prepare_values",
+    "sort_key",
+]
+
+
+def _fields(raw: object, what: str) -> Mapping[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise InvalidArgument(f"{what} must be a dict of field -> value, not {type(raw).__name__}")
+    for name in raw:
+        check_field_name(name)
+    return raw
+
+
+def _canonical(raw: Mapping[str, Any], schema: KindSchema) -> Record:
+    """Normalise every field, dropping top-level ``None`` (absent) and checking key fields."""
+    out: Record = {}
+    for name, value in raw.items():
+        if value is None:
+            continue
+        if name in schema.id_fields:
+            value = check_key_value(value, name, schema.key_types[schema.id_fields.index(name)])
+        out[name] = normalize_value(value, name)
+    return out
+
+
+def _require_key(record: Mapping[str, Any], schema: KindSchema, what: str) -> None:
+    missing = [field for field in schema.id_fields if record.get(field) is None]
+    if missing:
+        raise InvalidArgument(f"{what} lacks its key field(s) {', '.join(map(repr, missing))}")
+
+
+def prepare_record(raw: object, schema: KindSchema, what: str = "record") -> Record:
+    """A whole record for ``put``/``create``: valid names and values, key fields, size limit."""
+    record = _canonical(_fields(raw, what), schema)
+    _require_key(record, schema, what)
+    check_item_size(record)
+    return record
+
+
+def prepare_changes(raw: object, schema: KindSchema) -> tuple[Key, Record, list[str]]:
+    """``update``'s changes: the key, the fields to set and the fields to remove (given as None)."""
+    changes = _fields(raw, "changes")
+    removes = [
+        name for name, value in changes.items() if value is None and name not in schema.id_fields
+    ]
+    record = _canonical(changes, schema)
+    _require_key(record, schema, "changes")
+    check_item_size(record)
+    sets = {name: value for name, value in record.items() if name not in schema.id_fields}
+    return schema.key_of(record), sets, removes
+
+
+def prepare_filters(raw: object, schema: KindSchema) -> Filters:
+    """Filters: valid names, canonical values, ``None`` kept (absent), key fields valid keys."""
+    filters = _fields(raw, "filters")
+    out: Filters = {}
+    for name, value in filters.items():
+        if name in schema.id_fields:
+            key_type = schema.key_types[schema.id_fields.index(name)]
+            out[name] = check_key_value(value, name, key_type)
+        else:
+            out[name] = normalize_value(value, name)
+    return out
+
+
+def prepare_values(field: object, values: object, schema: KindSchema) -> tuple[str, list[Any]]:
+    """``find_in``/``remove_in`` arguments: a valid field and its distinct canonical values."""
+    name = check_field_name(field)
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+        raise InvalidArgument(f"values for {name!r} must be a list, tuple or other iterable")
+    key_type = schema.key_types[schema.id_fields.index(name)] if name in schema.id_fields else None
+    out: list[Any] = []
+    seen: set[Any] = set()
+    for value in values:
+        if key_type is not None:
+            value = check_key_value(value, name, key_type)
+        else:
+            value = normalize_value(value, name)
+        identity = value_identity(value)
+        if identity not in seen:
+            seen.add(identity)
+            out.append(value)
+    return name, out
+
+
+def matches(record: Mapping[str, Any], filters: Mapping[str, Any]) -> bool:
+    """Whether a canonical record matches canonical filters (typed equality, None = absent)."""
+    for name, wanted in filters.items():
+        if wanted is None:
+            if name in record:
+                return False
+        elif name not in record or not same_value(record[name], wanted):
+            return False
+    return True
+
+
+def sort_key(schema: KindSchema) -> Any:
+    """A ``sorted`` key function ordering records by their key fields (strings by code point)."""
+    fields = schema.id_fields
+    if len(fields) == 1:
+        only = fields[0]
+        return lambda record: record[only]
+    return lambda record: tuple(record[field] for field in fields)
+
+
+def copy_record(record: Record) -> Record:
+    """A deep copy, so callers and stores never share mutable values."""
+    return copy.deepcopy(record)

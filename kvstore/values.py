@@ -1,0 +1,261 @@
+"""Validation and normalisation of names, keys, values and records; DynamoDB's item-size rules.
+
+Every backend receives only what passed through here, so the contract's rules on names, values,
+numbers and sizes are enforced once, before any I/O, and the same way on every backend. Values leave
+this module *canonical*: ``str``, ``bool``, ``int`` (signed 64-bit), ``float``, ``list``, ``dict`` and
+(nested only) ``None``; integral numbers in the int64 range are ints, every other number a float.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from decimal import Context, Decimal
+from typing import Any
+
+from kvstore.errors import InvalidArgument
+
+__all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
+    "MAX_DEPTH",
+    "MAX_ITEM_SIZE",
+    "MAX_KEY_BYTES",
+    "check_field_name",
+    "check_kind",
+    "item_size",
+    "normalize_value",
+    "number_size",
+    "same_value",
+    "value_identity",
+]
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+MAX_ITEM_SIZE = 409_600
+"""A record's DynamoDB size must be under this many bytes (400 KiB)."""
+MAX_KEY_BYTES = 1024
+"""A string key's UTF-8 length limit (PostgreSQL's btree cannot index two 2048-byte keys)."""
+MAX_DEPTH = 31
+"""How deeply a field's value may nest lists and dicts (the record is level one of DynamoDB's 32)."""
+MAX_DIGITS = 38
+_MIN_MAGNITUDE = Decimal("1E-130")
+_MAX_MAGNITUDE = Decimal("1E+126")
+_WIDE = Context(prec=80)  # normalize() without rounding a 38-digit number
+
+_KIND = re.compile(r"[a-z][a-z0-9_]{2,62}")
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+
+def check_kind(kind: object) -> str:
+    """Return ``kind`` when it is a valid kind name (3-63 of ``[a-z0-9_]``, first a letter)."""
+    if not isinstance(kind, str) or not _KIND.fullmatch(kind):
+        raise InvalidArgument(
+            f"invalid kind {kind!r}: 3 to 63 characters of [a-z0-9_], starting with a letter"
+        )
+    return kind
+
+
+def check_field_name(name: object) -> str:
+    """Return ``name`` when it is a valid top-level field name (``[A-Za-z_][A-Za-z0-9_]*``, <= 63)."""
+    if not isinstance(name, str) or not _FIELD.fullmatch(name):
+        raise InvalidArgument(
+            f"invalid field name {name!r}: [A-Za-z_][A-Za-z0-9_]*, at most 63 characters"
+        )
+    return name
+
+
+def _check_string(value: str, field: str, what: str = "string") -> str:
+    if "\x00" in value:
+        raise InvalidArgument(f"field {field!r}: a {what} may not contain NUL")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidArgument(f"field {field!r}: a {what} must encode as UTF-8") from None
+    return value
+
+
+def _decimal_number(value: Decimal, field: str) -> int | float:
+    if not value.is_finite():
+        raise InvalidArgument(f"field {field!r}: numbers must be finite, not {value}")
+    if value.is_zero():
+        return 0
+    _sign, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    significant = len(digits)
+    # Trailing zeros do not count as significant digits.
+    for digit in reversed(digits):
+        if digit != 0 or significant == 1:
+            break
+        significant -= 1
+    if significant > MAX_DIGITS:
+        raise InvalidArgument(
+            f"field {field!r}: {value} has more than {MAX_DIGITS} significant digits"
+        )
+    magnitude = abs(value)
+    if magnitude < _MIN_MAGNITUDE or magnitude >= _MAX_MAGNITUDE:
+        raise InvalidArgument(
+            f"field {field!r}: {value} is out of range (zero, or 1E-130 <= |n| < 1E+126)"
+        )
+    if value == value.to_integral_value():
+        as_int = int(value)
+        if INT64_MIN <= as_int <= INT64_MAX:
+            return as_int
+    return float(value)
+
+
+def _number(value: int | float | Decimal, field: str) -> int | float:
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise InvalidArgument(
+                f"field {field!r}: int {value} is outside the signed 64-bit range"
+            )
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidArgument(f"field {field!r}: numbers must be finite, not {value}")
+        if value == 0.0:
+            return 0
+        magnitude = abs(value)
+        if magnitude < 1e-130 or magnitude >= 1e126:
+            # Near the bounds a float's binary value needs the exact decimal check.
+            return _decimal_number(Decimal(repr(value)), field)
+        if value.is_integer() and INT64_MIN <= value <= INT64_MAX:
+            return int(value)
+        return value
+    return _decimal_number(value, field)
+
+
+def normalize_value(value: Any, field: str, depth: int = 0) -> Any:
+    """Return the canonical form of ``value`` (of field ``field``), or raise ``InvalidArgument``.
+
+    ``depth`` counts the lists and dicts around ``value`` inside its field.
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return _check_string(value, field)
+    if isinstance(value, (int, float, Decimal)):
+        return _number(value, field)
+    if isinstance(value, (list, tuple)):
+        if depth >= MAX_DEPTH:
+            raise InvalidArgument(f"field {field!r}: nests more than {MAX_DEPTH} levels deep")
+        return [normalize_value(item, field, depth + 1) for item in value]
+    if isinstance(value, dict):
+        if depth >= MAX_DEPTH:
+            raise InvalidArgument(f"field {field!r}: nests more than {MAX_DEPTH} levels deep")
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str) or not key:
+                raise InvalidArgument(f"field {field!r}: nested keys must be non-empty strings")
+            _check_string(key, field, "nested key")
+            out[key] = normalize_value(item, field, depth + 1)
+        return out
+    raise InvalidArgument(
+        f"field {field!r}: {type(value).__name__} is not a record value "
+        "(str, bool, int, float, Decimal, list, tuple, dict or None)"
+    )
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Typed equality of two canonical values: a bool never equals a number, ``1 == 1.0``."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)):
+        return isinstance(b, (int, float)) and a == b
+    if isinstance(a, str):
+        return isinstance(b, str) and a == b
+    if isinstance(a, list):
+        return (
+            isinstance(b, list)
+            and len(a) == len(b)
+            and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+        )
+    if isinstance(a, dict):
+        return (
+            isinstance(b, dict)
+            and a.keys() == b.keys()
+            and all(same_value(item, b[key]) for key, item in a.items())
+        )
+    return a is None and b is None
+
+
+def value_identity(value: Any) -> Any:
+    """A hashable stand-in for a canonical value: equal exactly when ``same_value`` says so."""
+    if isinstance(value, bool):
+        return ("b", value)
+    if isinstance(value, (int, float)):
+        return ("n", value)  # 1 and 1.0 hash and compare equal, as the contract wants
+    if isinstance(value, list):
+        return ("l", tuple(value_identity(item) for item in value))
+    if isinstance(value, dict):
+        return ("d", frozenset((key, value_identity(item)) for key, item in value.items()))
+    return ("s", value) if isinstance(value, str) else ("z", None)
+
+
+def number_size(value: int | float | Decimal) -> int:
+    """Bytes DynamoDB counts for a number: one per pair of significant digits, plus one, plus one
+    more when negative (digits pair up around the decimal point, as DynamoDB stores them base 100)."""
+    number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if number.is_zero():
+        return 1
+    sign, digits, exponent = number.normalize(_WIDE).as_tuple()
+    assert isinstance(exponent, int)
+    highest = exponent + len(digits) - 1
+    pairs = highest // 2 - exponent // 2 + 1
+    return min(pairs + 1 + sign, 21)
+
+
+def _value_size(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value.encode("utf-8"))
+    if value is None or isinstance(value, bool):
+        return 1
+    if isinstance(value, (int, float, Decimal)):
+        return number_size(value)
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
+    if isinstance(value, list):
+        return 3 + sum(_value_size(item) + 1 for item in value)
+    if isinstance(value, dict):
+        return 3 + sum(len(k.encode("utf-8")) + _value_size(v) + 1 for k, v in value.items())
+    raise TypeError(f"not a canonical value: {type(value).__name__}")  # pragma: no cover
+
+
+def item_size(record: Mapping[str, Any]) -> int:
+    """The size DynamoDB gives ``record`` (canonical): UTF-8 attribute names plus their values."""
+    return sum(
+        len(name.encode("utf-8")) + _value_size(value)
+        for name, value in record.items()
+        if value is not None
+    )
+
+
+def check_item_size(record: Mapping[str, Any]) -> None:
+    """Raise ``InvalidArgument`` when ``record`` is not under DynamoDB's 400 KiB item limit."""
+    size = item_size(record)
+    if size >= MAX_ITEM_SIZE:
+        raise InvalidArgument(
+            f"record is {size} bytes by DynamoDB's item-size rules; it must be under {MAX_ITEM_SIZE}"
+        )
+
+
+def check_key_value(value: Any, field: str, key_type: type) -> str | int:
+    """Return ``value`` when it is a valid key of ``key_type`` for ``field``."""
+    if key_type is str:
+        if not isinstance(value, str) or not value:
+            raise InvalidArgument(f"key field {field!r} needs a non-empty str, got {value!r}")
+        _check_string(value, field)
+        if len(value.encode("utf-8")) > MAX_KEY_BYTES:
+            raise InvalidArgument(
+                f"key field {field!r}: a string key is at most {MAX_KEY_BYTES} UTF-8 bytes"
+            )
+        return value
+    if type(value) is not int:
+        raise InvalidArgument(f"key field {field!r} needs an int, got {value!r}")
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise InvalidArgument(
+            f"key field {field!r}: int {value} is outside the signed 64-bit range"
+        )
+    return value

@@ -1,0 +1,1 @@
+"""kvstore's ``dynamo`` backend: each kind a DynamoDB table, through boto3."""
