@@ -1,4 +1,4 @@
-"""The ``sqlite`` backend: one file, one table per kind (placeholder until issue 5 lands)."""
+"""The ``sqlite`` backend's plugin: registers it; the driver is in ``kvstore.sqlite_store``."""
 
 from __future__ import annotations
 
