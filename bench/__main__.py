@@ -1,0 +1,170 @@
+"""``python -m bench``: run the benchmark and print its markdown table (``--help`` for options)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from importlib.metadata import version
+from typing import Any
+
+from bench.harness import Case, Row, measure, render_table, write_json
+
+SECTIONS = ("aurora", "dynamo", "cold")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="kvstore against psycopg 3 and the boto3 client, same servers, interleaved.",
+    )
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, few rounds (smoke run)")
+    parser.add_argument("--only", choices=SECTIONS, action="append", help="run only this section")
+    parser.add_argument("--rounds", type=int, help="timed rounds per case (default 7, quick 3)")
+    parser.add_argument("--cold-runs", type=int, help="processes per cold-start side (default 9)")
+    parser.add_argument("--json", metavar="PATH", help="also write the results, samples included")
+    parser.add_argument(
+        "--memory", action="store_true", help="also measure iter_all's peak RSS on big tables"
+    )
+    parser.add_argument("--memory-rows", type=int, default=1_000_000, help="aurora rows (--memory)")
+    parser.add_argument("--memory-mb", type=int, default=50, help="DynamoDB table MB (--memory)")
+    return parser
+
+
+def _cpu() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _info(args: argparse.Namespace, servers: dict[str, str]) -> dict[str, Any]:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+    packages = {}
+    for name in ("kvstore", "psycopg", "boto3", "botocore"):
+        try:
+            packages[name] = version(name)
+        except Exception:
+            packages[name] = "not installed"
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()}, {_cpu()}, {os.cpu_count()} CPUs, {platform.system()} "
+        f"{platform.release()}",
+        "load average": f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "packages": packages,
+        "servers": servers,
+        "options": {key: value for key, value in vars(args).items() if value not in (None, False)},
+    }
+
+
+def _header(info: dict[str, Any]) -> list[str]:
+    packages = ", ".join(f"{name} {value}" for name, value in info["packages"].items())
+    servers = "; ".join(f"{name}: {value}" for name, value in info["servers"].items()) or "none"
+    return [
+        f"kvstore benchmark, {info['date']}",
+        "",
+        f"- machine: {info['machine']} (load average at start {info['load average']})",
+        f"- Python {info['python'].split()[-1]} ({info['python'].split()[0]}); {packages}",
+        f"- servers: {servers}",
+        f"- options: {' '.join(f'{k}={v}' for k, v in info['options'].items()) or 'defaults'}",
+        "- ops/s: calls a second for single calls, records a second for batch calls; ratio: "
+        "median over interleaved rounds of kvstore's time / the raw side's time (lower is better); "
+        "round trips: PostgreSQL client/server turns, DynamoDB API calls, per timed run",
+        "",
+    ]
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _run_cases(cases: Sequence[Case], rounds: int) -> list[Row]:
+    rows: list[Row] = []
+    for case in cases:
+        started = time.perf_counter()
+        found = measure(case, rounds)
+        ratios = ", ".join(f"{row.versus} {row.ratio:.2f}" for row in found)
+        _progress(
+            f"  {case.backend}: {case.operation}: {ratios} ({time.perf_counter() - started:.1f} s)"
+        )
+        rows += found
+    return rows
+
+
+def _section(name: str, build: Callable[[], tuple[list[Case], Any]], rounds: int) -> list[Row]:
+    _progress(f"{name}: loading data")
+    started = time.perf_counter()
+    cases, cleanup = build()
+    _progress(f"{name}: data ready in {time.perf_counter() - started:.1f} s")
+    try:
+        return _run_cases(cases, rounds)
+    finally:
+        cleanup()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the sections chosen, print the table, write JSON when asked; 0 even when targets miss."""
+    from bench.aurora import Sizes, aurora_cases
+    from bench.cold import cold_rows
+    from bench.servers import dynamo_endpoint, postgres_conninfo, postgres_version
+
+    args = _parser().parse_args(argv)
+    chosen = args.only or list(SECTIONS)
+    rounds = args.rounds or (3 if args.quick else 7)
+    cold_runs = args.cold_runs or (3 if args.quick else 9)
+    sizes = Sizes(quick=args.quick)
+    tag = f"{os.getpid()}"
+    servers: dict[str, str] = {}
+    conninfo = None
+    if "aurora" in chosen or "cold" in chosen:
+        from bench.servers import database_url
+
+        conninfo = postgres_conninfo()
+        os.environ["DATABASE_URL"] = database_url(conninfo)
+        servers["aurora"] = postgres_version(conninfo)
+    if "dynamo" in chosen or "cold" in chosen:
+        from bench.dynamo import dynamo_environment
+
+        endpoint, description = dynamo_endpoint()
+        dynamo_environment(endpoint, prefix=f"bench-{tag}-")
+        servers["dynamo"] = description
+    info = _info(args, servers)
+    rows: list[Row] = []
+    if "aurora" in chosen:
+        assert conninfo is not None
+        rows += _section("aurora", lambda: aurora_cases(conninfo, sizes, tag), rounds)
+    if "dynamo" in chosen:
+        from bench.dynamo import dynamo_cases
+
+        rows += _section("dynamo", lambda: dynamo_cases(sizes, tag), rounds)
+    if "cold" in chosen:
+        _progress("cold start")
+        rows += cold_rows(["aurora", "dynamo"], tag, cold_runs)
+    if args.memory:
+        from bench.rss import memory_rows
+
+        rows += memory_rows(
+            [name for name in ("aurora", "dynamo") if name in chosen or "cold" in chosen],
+            tag,
+            rows=args.memory_rows,
+            megabytes=args.memory_mb,
+            progress=_progress,
+        )
+    table = render_table(rows, _header(info))
+    print(table)
+    if args.json:
+        write_json(args.json, rows, info)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,148 @@
+"""Cold start, in fresh processes: ``import kvstore`` alone, and import + first ``find`` per backend.
+
+Each run is a new interpreter that times itself from just before its first import to just after the
+call (interpreter start-up is left out: it is the same for both sides); kvstore and raw runs alternate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from typing import Any
+
+from bench.harness import Row
+
+__all__ = ["cold_rows"]
+
+DRIVERS = ("boto3", "botocore", "psycopg", "sqlalchemy", "pluggy", "click")
+IMPORT_TARGET_MS = 20.0
+FIRST_CALL_EXTRA_MS = 10.0
+
+_PRELUDE = "import json, os, sys, time\nstart = time.perf_counter()\n"
+_REPORT = (
+    "elapsed = time.perf_counter() - start\n"
+    f"print(json.dumps({{'seconds': elapsed, 'drivers': [m for m in {DRIVERS!r} if m in sys.modules]}}))\n"
+)
+
+IMPORT_ONLY = "import kvstore\n"
+KVSTORE_FIND = (
+    "import kvstore\n"
+    "kvstore.create_store(os.environ['BENCH_KIND'], backend=os.environ['BENCH_BACKEND'])"
+    ".find({'id': 'cold'})\n"
+)
+PSYCOPG_FIND = (
+    "import psycopg\n"
+    "conn = psycopg.connect(os.environ['DATABASE_URL'])\n"
+    "conn.execute('SELECT id, doc FROM \"' + os.environ['BENCH_KIND'] + '\" WHERE id = %s', "
+    "('cold',)).fetchone()\n"
+)
+BOTO3_FIND = (
+    "import boto3\n"
+    "boto3.client('dynamodb').get_item(TableName=os.environ['DYNAMO_TABLE_PREFIX'] + "
+    "os.environ['BENCH_KIND'], Key={'id': {'S': 'cold'}}, ConsistentRead=True)['Item']\n"
+)
+
+
+def _run(body: str, env: dict[str, str]) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-c", _PRELUDE + body + _REPORT],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"cold-start run failed:\n{done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def import_row(runs: int) -> Row:
+    """``import kvstore`` alone: its time, and the drivers it imported (there must be none)."""
+    results = [_run(IMPORT_ONLY, dict(os.environ)) for _ in range(runs)]
+    seconds = statistics.median(r["seconds"] for r in results)
+    drivers = sorted({name for r in results for name in r["drivers"]})
+    met = seconds * 1000 < IMPORT_TARGET_MS and not drivers
+    return Row(
+        operation="import kvstore",
+        backend="cold",
+        versus="-",
+        unit="ms",
+        kvstore_ops_s=None,
+        raw_ops_s=None,
+        ratio=None,
+        target=f"< {IMPORT_TARGET_MS:.0f} ms, no driver",
+        met=met,
+        kvstore_value=_ms(seconds),
+        raw_value="-",
+        note="drivers imported: " + (", ".join(drivers) if drivers else "none"),
+        samples={"kvstore": [r["seconds"] for r in results]},
+    )
+
+
+def first_find_row(backend: str, kind: str, runs: int) -> Row:
+    """Import + create_store + first find on ``backend`` against import + connect + the raw call."""
+    env = {**os.environ, "BENCH_KIND": kind, "BENCH_BACKEND": backend}
+    raw_body, raw_label = (
+        (PSYCOPG_FIND, "import psycopg + SELECT")
+        if backend == "aurora"
+        else (BOTO3_FIND, "import boto3 + GetItem")
+    )
+    kv: list[float] = []
+    raw: list[float] = []
+    for number in range(runs):
+        order = [(KVSTORE_FIND, kv), (raw_body, raw)]
+        for body, into in order if number % 2 == 0 else reversed(order):
+            into.append(_run(body, env)["seconds"])
+    extra = statistics.median(k - r for k, r in zip(kv, raw, strict=True))
+    return Row(
+        operation="import + first find",
+        backend=backend,
+        versus=raw_label,
+        unit="ms",
+        kvstore_ops_s=None,
+        raw_ops_s=None,
+        ratio=statistics.median(k / r for k, r in zip(kv, raw, strict=True)),
+        target=f"<= raw + {FIRST_CALL_EXTRA_MS:.0f} ms",
+        met=extra * 1000 <= FIRST_CALL_EXTRA_MS,
+        kvstore_value=_ms(statistics.median(kv)),
+        raw_value=_ms(statistics.median(raw)),
+        note=f"kvstore {extra * 1000:+.1f} ms",
+        samples={"kvstore": kv, raw_label: raw},
+    )
+
+
+def cold_rows(backends: list[str], tag: str, runs: int) -> list[Row]:
+    """The cold-start rows: ``import kvstore``, then first find on each of ``backends``."""
+    from kvstore import create_store
+
+    rows = [import_row(runs)]
+    for backend in backends:
+        kind = f"bench_cold_{tag}"
+        store = create_store(kind, backend=backend)
+        store.ensure()
+        store.put({"id": "cold", "name": "first call", "n": 1})
+        try:
+            rows.append(first_find_row(backend, kind, runs))
+        finally:
+            store.truncate(force=True)
+            _drop(backend, store)
+    return rows
+
+
+def _drop(backend: str, store: Any) -> None:
+    handles = store.native()
+    if backend == "dynamo":
+        handles.client.delete_table(TableName=handles.table.name)
+    else:
+        from sqlalchemy import text
+
+        with handles.engine.begin() as conn:
+            conn.execute(text(f'DROP TABLE IF EXISTS "{store.kind}"'))

@@ -1,0 +1,174 @@
+"""Memory: peak RSS of ``iter_all`` over a big table, above the process's baseline, in a fresh process.
+
+The child connects first (that memory is baseline), resets its high-water mark (``/proc/self/
+clear_refs``), streams every record, and reports ``VmHWM`` minus the baseline. The raw driver's
+streaming code is measured the same way, for reference.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from bench.harness import Row
+
+__all__ = ["memory_rows"]
+
+TARGET_MB = 100.0
+
+_CHILD = """
+import json, os, resource, sys, time
+
+def status(field):
+    with open("/proc/self/status") as info:
+        for line in info:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+kind, backend, side = os.environ["BENCH_KIND"], os.environ["BENCH_BACKEND"], sys.argv[1]
+if side == "kvstore":
+    import kvstore
+    store = kvstore.create_store(kind, backend=backend)
+    store.find_in("id", ["warm-up"])  # connects
+    def records():
+        return store.iter_all()
+elif backend == "aurora":
+    import psycopg
+    conn = psycopg.connect(os.environ["DATABASE_URL"])
+    conn.execute("SELECT 1").fetchone()
+    def records():
+        with conn.transaction(), conn.cursor(name="bench_memory") as cur:
+            cur.itersize = 1000
+            cur.execute('SELECT id, doc FROM "' + kind + '"')
+            for row in cur:
+                yield {"id": row[0], **row[1]}
+else:
+    import boto3
+    from boto3.dynamodb.types import TypeDeserializer
+    client = boto3.client("dynamodb")
+    table = os.environ["DYNAMO_TABLE_PREFIX"] + kind
+    client.describe_table(TableName=table)
+    deserialize = TypeDeserializer().deserialize
+    def records():
+        for page in client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
+            for item in page["Items"]:
+                yield {k: deserialize(v) for k, v in item.items()}
+try:
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")  # resets VmHWM to the current RSS
+    reset = True
+except OSError:
+    reset = False
+baseline = status("VmHWM")
+started = time.perf_counter()
+count = sum(1 for _ in records())
+print(json.dumps({"baseline_kb": baseline, "peak_kb": status("VmHWM"), "rows": count,
+                  "seconds": time.perf_counter() - started, "reset": reset}))
+"""
+
+
+def _child(side: str, backend: str, kind: str) -> dict[str, Any]:
+    env = {**os.environ, "BENCH_KIND": kind, "BENCH_BACKEND": backend}
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, side], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"memory run failed:\n{done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _load_aurora(kind: str, rows: int) -> None:
+    import psycopg
+
+    from bench.aurora import copy_rows, make_record
+
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+        copy_rows(conn, kind, (make_record(n) for n in range(rows)))
+        conn.execute(f'VACUUM ANALYZE "{kind}"')
+
+
+def _load_dynamo(table: str, megabytes: int) -> int:
+    import boto3
+    from boto3.dynamodb.types import TypeSerializer
+
+    from bench.dynamo import _decimals, batch_write, scan_record
+    from kvstore.values import item_size
+
+    client = boto3.client("dynamodb")
+    serialize = TypeSerializer().serialize
+    size = item_size(scan_record(0, padding=1000))
+    rows = megabytes * 1_000_000 // size + 1
+
+    def load(start: int) -> None:
+        items = [
+            {k: serialize(v) for k, v in _decimals(scan_record(n, padding=1000)).items()}
+            for n in range(start, min(start + 1000, rows))
+        ]
+        batch_write(client, table, items)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(load, range(0, rows, 1000)))
+    return rows
+
+
+def _row(backend: str, what: str, kv: dict[str, Any], raw: dict[str, Any], load: str) -> Row:
+    kv_mb = (kv["peak_kb"] - kv["baseline_kb"]) / 1024
+    raw_mb = (raw["peak_kb"] - raw["baseline_kb"]) / 1024
+    return Row(
+        operation=f"iter_all peak RSS, {what}",
+        backend=backend,
+        versus="raw streaming code",
+        unit="MB",
+        kvstore_ops_s=kv["rows"] / kv["seconds"],
+        raw_ops_s=raw["rows"] / raw["seconds"],
+        ratio=None,
+        target=f"< {TARGET_MB:.0f} MB above baseline",
+        met=kv_mb < TARGET_MB and kv["rows"] == raw["rows"],
+        kvstore_value=f"+{kv_mb:.1f} MB",
+        raw_value=f"+{raw_mb:.1f} MB",
+        note=load,
+        samples={"kvstore": [kv_mb], "raw": [raw_mb]},
+    )
+
+
+def memory_rows(
+    backends: list[str], tag: str, rows: int, megabytes: int, progress: Callable[[str], None]
+) -> list[Row]:
+    """Load a big table per backend, measure ``iter_all``'s peak RSS, drop the table."""
+    from kvstore import create_store
+
+    found = []
+    for backend in backends:
+        kind = f"bench_mem_{tag}"
+        store = create_store(kind, backend=backend)
+        store.ensure()
+        started = time.perf_counter()
+        progress(f"memory: loading {backend}")
+        if backend == "aurora":
+            _load_aurora(kind, rows)
+            what = f"{rows:,} rows"
+        else:
+            count = _load_dynamo(store.native().table.name, megabytes)
+            what = f"{megabytes} MB table ({count:,} items)"
+        load = f"loaded in {time.perf_counter() - started:.0f} s"
+        progress(f"memory: {backend} {what} {load}")
+        try:
+            kv = _child("kvstore", backend, kind)
+            raw = _child("raw", backend, kind)
+            found.append(_row(backend, what, kv, raw, load))
+        finally:
+            if backend == "dynamo":
+                store.native().client.delete_table(TableName=store.native().table.name)
+            else:
+                from bench.cold import _drop
+
+                _drop(backend, store)
+    return found
