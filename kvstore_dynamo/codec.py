@@ -1,0 +1,112 @@
+"""Records to DynamoDB's wire format (``AttributeValue`` dicts) and back, exactly and fast.
+
+boto3's ``TypeSerializer``/``TypeDeserializer`` are not used: they turn every number into a
+``Decimal``, reject the plain-notation numbers past 38 digits that DynamoDB Local sends back
+(``1E+125`` comes back as 126 digits), and are slower than this direct walk.
+
+Writing: ``str`` -> ``S``, ``bool`` -> ``BOOL``, ``int`` -> ``N`` (``str``), ``float`` -> ``N``
+(``repr``: the shortest decimal that reads back as the same float, never binary noise), ``list`` ->
+``L``, ``dict`` -> ``M``, nested ``None`` -> ``NULL``. Reading: ``N`` -> ``int`` when integral within
+the signed 64-bit range, else ``float``; sets written by other tools (``SS``/``NS``/``BS``) -> lists
+sorted in Python's order; ``B`` -> ``bytes`` (readable, not writable back: core refuses bytes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from kvstore.values import INT64_MAX, INT64_MIN
+
+__all__ = [
+    "AttributeValue",
+    "Item",
+    "from_attribute",
+    "from_item",
+    "number",
+    "to_attribute",
+    "to_item",
+]
+
+AttributeValue = dict[str, Any]
+"""One value in DynamoDB's wire format, e.g. ``{"N": "30.4"}``."""
+Item = dict[str, AttributeValue]
+"""A record in DynamoDB's wire format: attribute name to ``AttributeValue``."""
+
+
+def to_attribute(value: Any) -> AttributeValue:
+    """The ``AttributeValue`` of a canonical value (see ``kvstore.values``)."""
+    kind = type(value)
+    if kind is str:
+        return {"S": value}
+    if kind is bool:
+        return {"BOOL": value}
+    if kind is int:
+        return {"N": str(value)}
+    if kind is float:
+        return {"N": repr(value)}
+    if kind is dict:
+        return {"M": {key: to_attribute(item) for key, item in value.items()}}
+    if kind is list:
+        return {"L": [to_attribute(item) for item in value]}
+    if value is None:
+        return {"NULL": True}
+    raise TypeError(f"not a canonical record value: {kind.__name__}")
+
+
+def to_item(record: Mapping[str, Any]) -> Item:
+    """The wire form of a canonical record (top-level ``None`` is never in one)."""
+    return {name: to_attribute(value) for name, value in record.items() if value is not None}
+
+
+def number(text: str) -> int | float:
+    """A DynamoDB number as the contract reads it: ``int`` when integral in int64, else ``float``."""
+    if "." not in text and "e" not in text and "E" not in text:
+        whole = int(text)
+        return whole if INT64_MIN <= whole <= INT64_MAX else float(whole)
+    value = float(text)
+    if value.is_integer() and INT64_MIN <= value <= INT64_MAX:
+        # "1.0" is integral; "9007199254740993.5" only rounds to an integral float: ask Decimal.
+        try:
+            exact = Decimal(text)
+        except InvalidOperation:  # pragma: no cover - DynamoDB only sends valid numbers
+            return value
+        if exact == exact.to_integral_value():
+            return int(exact)
+    return value
+
+
+def _sorted(values: list[Any]) -> list[Any]:
+    return sorted(values)
+
+
+_READERS: dict[str, Callable[[Any], Any]] = {
+    "S": lambda raw: raw,
+    "N": number,
+    "BOOL": lambda raw: raw,
+    "NULL": lambda raw: None,
+    "M": lambda raw: {key: from_attribute(item) for key, item in raw.items()},
+    "L": lambda raw: [from_attribute(item) for item in raw],
+    "B": bytes,
+    "SS": _sorted,
+    "NS": lambda raw: sorted(number(text) for text in raw),
+    "BS": lambda raw: sorted(bytes(item) for item in raw),
+}
+
+
+def from_attribute(attribute: Mapping[str, Any]) -> Any:
+    """The Python value of an ``AttributeValue`` (numbers as ``int``/``float``, never ``Decimal``)."""
+    for tag, raw in attribute.items():
+        return _READERS[tag](raw)
+    raise ValueError("empty AttributeValue")  # pragma: no cover - never sent by DynamoDB
+
+
+def from_item(item: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The record of a wire item; a top-level ``NULL`` (written by other tools) is left out."""
+    record: dict[str, Any] = {}
+    for name, attribute in item.items():
+        value = from_attribute(attribute)
+        if value is not None:
+            record[name] = value
+    return record

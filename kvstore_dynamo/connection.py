@@ -1,0 +1,121 @@
+"""The boto3 client the dynamo backend uses: from the options or the environment, made once.
+
+Stores never make a client themselves: ``Connection.client()`` creates it on first use (so creating a
+store does no I/O) and every store of the process with the same configuration shares it, as an
+AWS Lambda container expects. boto3 clients are thread-safe; sessions are not, hence the lock.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from kvstore.config import dynamo_settings
+from kvstore.errors import ConfigError
+
+__all__ = ["CLIENT_CONFIG", "OPTIONS", "Connection", "connection_from_options"]
+
+OPTIONS = frozenset({"client", "session", "table_prefix", "endpoint_url", "region"})
+"""The options ``create_store(..., backend="dynamo", **options)`` accepts."""
+
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 5},
+    connect_timeout=5,
+    read_timeout=30,
+    max_pool_connections=20,
+)
+"""botocore retries throttling and transient errors itself (standard mode) before we see them."""
+
+_DEFAULT_LOCAL_REGION = "us-east-1"
+_PREFIX = re.compile(r"[A-Za-z0-9_.\-]*")
+
+_lock = threading.Lock()
+_clients: dict[tuple[Any, ...], Any] = {}
+
+
+class Connection:
+    """Where a store's table lives: the (lazily made, shared) client and the table-name prefix."""
+
+    def __init__(
+        self,
+        *,
+        client: Any = None,
+        session: Any = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        table_prefix: str = "",
+    ) -> None:
+        self._client = client
+        self._session = session
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self.table_prefix = table_prefix
+
+    def client(self) -> Any:
+        """The low-level DynamoDB client, created at first use and shared per configuration."""
+        if self._client is None:
+            key = (self._session, self.region, self.endpoint_url)
+            with _lock:
+                client = _clients.get(key)
+                if client is None:
+                    session = self._session or boto3.session.Session()
+                    client = session.client(
+                        "dynamodb",
+                        region_name=self.region,
+                        endpoint_url=self.endpoint_url,
+                        config=CLIENT_CONFIG,
+                    )
+                    _clients[key] = client
+            self._client = client
+        return self._client
+
+
+def _text(options: Mapping[str, Any], name: str) -> str | None:
+    value = options.get(name)
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"dynamo option {name!r} must be a str, not {type(value).__name__}")
+    return value
+
+
+def connection_from_options(options: Mapping[str, Any]) -> Connection:
+    """Check the store options (``TypeError`` for unknown ones) and merge them with the environment.
+
+    Options: ``client`` (a boto3 DynamoDB low-level client, used as is), ``session`` (a
+    ``boto3.session.Session`` to make the client from), ``region``, ``endpoint_url`` (override
+    ``AWS_REGION``/``AWS_DEFAULT_REGION`` and ``AWS_ENDPOINT_URL_DYNAMODB``; with an endpoint and no
+    region, ``us-east-1``, as DynamoDB Local does not care), ``table_prefix`` (overrides
+    ``DYNAMO_TABLE_PREFIX``). ``client`` excludes ``session``, ``region`` and ``endpoint_url``.
+    """
+    unknown = set(options) - OPTIONS
+    if unknown:
+        raise TypeError(
+            f"unknown dynamo option(s) {sorted(unknown)}; known: {', '.join(sorted(OPTIONS))}"
+        )
+    client = options.get("client")
+    if client is not None and {"session", "region", "endpoint_url"} & set(options):
+        raise TypeError("dynamo option 'client' excludes 'session', 'region' and 'endpoint_url'")
+    if client is not None and not hasattr(client, "batch_write_item"):
+        raise TypeError("dynamo option 'client' must be a boto3 DynamoDB client")
+    settings = dynamo_settings()
+    prefix = _text(options, "table_prefix")
+    prefix = settings.table_prefix if prefix is None else prefix
+    if not _PREFIX.fullmatch(prefix):
+        raise ConfigError(
+            f"DynamoDB table prefix {prefix!r} may only hold letters, digits, '_', '-' and '.'"
+        )
+    endpoint = _text(options, "endpoint_url") or settings.endpoint_url
+    region = _text(options, "region") or settings.region
+    if region is None and endpoint is not None:
+        region = _DEFAULT_LOCAL_REGION
+    return Connection(
+        client=client,
+        session=options.get("session"),
+        region=region,
+        endpoint_url=endpoint,
+        table_prefix=prefix,
+    )

@@ -1,0 +1,365 @@
+"""The ``dynamo`` backend's driver: a kind's records in one DynamoDB table, in the fewest calls.
+
+``find`` on a whole key is a consistent GetItem, a filter on the partition key a consistent Query,
+anything else a consistent Scan; Query and Scan always follow ``LastEvaluatedKey`` (the 1 MB page
+limit counts before the filter). Every record is also checked with ``kvstore.records.matches``, so
+nested values and servers that compare loosely (moto) still give the contract's typed equality.
+
+``update`` is one UpdateItem (SET/REMOVE, ``attribute_exists`` condition, ``ReturnValues=ALL_OLD``):
+the merged record is the old one plus the changes (UpdateItem is atomic, so that is what was
+stored). DynamoDB itself refuses an item past 409,600 bytes (``InvalidArgument``, nothing changed);
+the contract also refuses exactly 409,600 (its limit is strict), and moto sizes its own way, so
+``check(merged)`` runs after the write and, when it fails, a conditional UpdateItem puts the touched
+attributes back before the error is raised: the record ends unchanged, though a reader racing that
+one boundary case could see it briefly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
+
+from botocore.exceptions import ClientError
+
+from kvstore.backend import Driver, Filters, Key, KindSchema, Record
+from kvstore.errors import AlreadyExists, ConfigError, NotFound
+from kvstore.records import matches
+from kvstore.values import value_identity
+from kvstore_dynamo.batch import batch_get, batch_write
+from kvstore_dynamo.codec import Item, from_item, to_attribute, to_item
+from kvstore_dynamo.connection import Connection, connection_from_options
+from kvstore_dynamo.errors import error_code, map_exceptions
+from kvstore_dynamo.expressions import Expression, filter_expression
+
+__all__ = ["DynamoDriver", "DynamoNative", "open_driver"]
+
+_IN_LIMIT = 100
+"""DynamoDB's limit of values in one ``IN`` list."""
+
+
+class DynamoNative(NamedTuple):
+    """``store.native()`` on DynamoDB: the boto3 ``Table`` resource and the low-level client."""
+
+    table: Any
+    client: Any
+    table_name: str
+
+
+class DynamoDriver(Driver):
+    """A kind's records in the table ``table_prefix + kind``."""
+
+    batch_size = 100
+
+    def __init__(self, schema: KindSchema, connection: Connection) -> None:
+        super().__init__(schema)
+        self._connection = connection
+        self.table_name = connection.table_prefix + schema.kind
+        self._partition = schema.id_fields[0]
+        self._return_old_on_failure = True
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _client(self) -> Any:
+        return self._connection.client()
+
+    def _errors(self) -> Any:
+        return map_exceptions(self.table_name)
+
+    def _key_item(self, key: Key) -> Item:
+        return {
+            field: to_attribute(value)
+            for field, value in zip(self.schema.id_fields, key, strict=True)
+        }
+
+    def _key_of_item(self, item: Item) -> Item:
+        return {field: item[field] for field in self.schema.id_fields}
+
+    def _get(self, key: Key) -> Record | None:
+        response = self._client().get_item(
+            TableName=self.table_name, Key=self._key_item(key), ConsistentRead=True
+        )
+        item = response.get("Item")
+        return from_item(item) if item is not None else None
+
+    def _pages(
+        self, filters: Filters, *, count: bool = False, project: Sequence[str] = ()
+    ) -> Iterator[dict[str, Any]]:
+        """Every Query (when the partition key is filtered) or Scan page for ``filters``."""
+        expr = Expression()
+        params: dict[str, Any] = {"TableName": self.table_name, "ConsistentRead": True}
+        if count:
+            params["Select"] = "COUNT"
+        if project:
+            params["ProjectionExpression"] = ", ".join(expr.name(field) for field in project)
+        if self._partition in filters:
+            operation = self._client().query
+            params["KeyConditionExpression"] = (
+                f"{expr.name(self._partition)} = {expr.value(filters[self._partition])}"
+            )
+            condition, _ = filter_expression(expr, filters, skip=[self._partition])
+        else:
+            operation = self._client().scan
+            condition, _ = filter_expression(expr, filters)
+        if condition:
+            params["FilterExpression"] = condition
+        params.update(expr.params())
+        while True:
+            page = operation(**params)
+            yield page
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                return
+            params["ExclusiveStartKey"] = last
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def ensure(self) -> None:
+        """Create the table (PAY_PER_REQUEST, key schema from the kind) unless it exists; wait for it."""
+        from kvstore_dynamo.tables import ensure_table
+
+        with self._errors():
+            ensure_table(self._client(), self.table_name, self.schema)
+
+    def select(self, filters: Filters, limit: int | None = None) -> Iterator[Record]:
+        return self._select(filters, limit)
+
+    def _select(self, filters: Filters, limit: int | None) -> Iterator[Record]:
+        if limit is not None and limit <= 0:
+            return
+        with self._errors():
+            key = self.schema.key_filters(filters)
+            if key is not None:
+                record = self._get(key)
+                if record is not None and matches(record, filters):
+                    yield record
+                return
+            found = 0
+            for page in self._pages(filters):
+                for item in page.get("Items", []):
+                    record = from_item(item)
+                    if matches(record, filters):
+                        yield record
+                        found += 1
+                        if limit is not None and found >= limit:
+                            return
+
+    def count(self, filters: Filters) -> int:
+        expr = Expression()
+        _, exact = filter_expression(expr, filters)
+        if self.schema.key_filters(filters) is not None or not exact:
+            return sum(1 for _ in self._select(filters, None))
+        with self._errors():
+            return sum(page.get("Count", 0) for page in self._pages(filters, count=True))
+
+    def find_in(self, field: str, values: Sequence[Any]) -> Iterator[Record]:
+        return self._find_in(field, values)
+
+    def _find_in(self, field: str, values: Sequence[Any]) -> Iterator[Record]:
+        with self._errors():
+            if field == self._partition and len(self.schema.id_fields) == 1:
+                keys = [self._key_item((value,)) for value in values]
+                for item in batch_get(self._client(), self.table_name, keys):
+                    yield from_item(item)
+                return
+            if field == self._partition:
+                for value in values:
+                    yield from self._select({field: value}, None)
+                return
+            wanted = {value_identity(value) for value in values if value is not None}
+            absent_ok = any(value is None for value in values)
+            for page in self._in_pages(field, values):
+                for item in page.get("Items", []):
+                    record = from_item(item)
+                    if field in record:
+                        if value_identity(record[field]) in wanted:
+                            yield record
+                    elif absent_ok:
+                        yield record
+
+    def _in_pages(self, field: str, values: Sequence[Any]) -> Iterator[dict[str, Any]]:
+        expr = Expression()
+        params: dict[str, Any] = {"TableName": self.table_name, "ConsistentRead": True}
+        if len(values) <= _IN_LIMIT:
+            name = expr.name(field)
+            parts: list[str] = []
+            scalars = [v for v in values if v is not None and not isinstance(v, (list, dict))]
+            if scalars:
+                parts.append(f"{name} IN ({', '.join(expr.value(v) for v in scalars)})")
+            if any(v is None for v in values):
+                parts.append(f"attribute_not_exists({name})")
+            for tag in sorted(
+                {"L" if isinstance(v, list) else "M" for v in values if isinstance(v, (list, dict))}
+            ):
+                parts.append(f"attribute_type({name}, {expr.type_tag(tag)})")
+            params["FilterExpression"] = " OR ".join(parts)
+            params.update(expr.params())
+        # Past 100 values one unfiltered Scan, matched here, beats several filtered ones.
+        while True:
+            page = self._client().scan(**params)
+            yield page
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                return
+            params["ExclusiveStartKey"] = last
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def put(self, record: Record) -> None:
+        with self._errors():
+            self._client().put_item(TableName=self.table_name, Item=to_item(record))
+
+    def create(self, record: Record) -> None:
+        expr = Expression()
+        params: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Item": to_item(record),
+            "ConditionExpression": f"attribute_not_exists({expr.name(self._partition)})",
+            **expr.params(),
+        }
+        with self._errors():
+            try:
+                self._put_new(params)
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                old: Item | None = exc.response.get("Item")  # type: ignore[assignment]
+                raise AlreadyExists(
+                    f"a {self.schema.kind} record with key {self.schema.key_of(record)!r} exists",
+                    existing=from_item(old) if old else None,
+                ) from None
+
+    def _put_new(self, params: dict[str, Any]) -> None:
+        client = self._client()
+        if self._return_old_on_failure:
+            try:
+                client.put_item(**params, ReturnValuesOnConditionCheckFailure="ALL_OLD")
+                return
+            except ClientError as exc:
+                # A server without ReturnValuesOnConditionCheckFailure: do without the old item.
+                if error_code(exc) != "ValidationException" or "ReturnValuesOnCondition" not in str(
+                    exc
+                ):
+                    raise
+                self._return_old_on_failure = False
+        client.put_item(**params)
+
+    def update(
+        self, key: Key, sets: Record, removes: Sequence[str], check: Callable[[Record], None]
+    ) -> Record:
+        with self._errors():
+            if not sets and not removes:
+                current = self._get(key)
+                if current is None:
+                    raise NotFound(f"no {self.schema.kind} record has key {key!r}")
+                check(current)
+                return current
+            expr = Expression()
+            clauses = []
+            if sets:
+                clauses.append(
+                    "SET " + ", ".join(f"{expr.name(f)} = {expr.value(v)}" for f, v in sets.items())
+                )
+            if removes:
+                clauses.append("REMOVE " + ", ".join(expr.name(f) for f in removes))
+            try:
+                response = self._client().update_item(
+                    TableName=self.table_name,
+                    Key=self._key_item(key),
+                    UpdateExpression=" ".join(clauses),
+                    ConditionExpression=f"attribute_exists({expr.name(self._partition)})",
+                    ReturnValues="ALL_OLD",
+                    **expr.params(),
+                )
+            except ClientError as exc:
+                if error_code(exc) == "ConditionalCheckFailedException":
+                    raise NotFound(f"no {self.schema.kind} record has key {key!r}") from None
+                raise
+            old: Item = response.get("Attributes", {})
+            merged = from_item(old)
+            merged.update(sets)
+            for field in removes:
+                merged.pop(field, None)
+            try:
+                check(merged)
+            except Exception:
+                self._restore(key, old, [*sets, *removes])
+                raise
+            return merged
+
+    def _restore(self, key: Key, old: Item, fields: Sequence[str]) -> None:
+        """Put the touched ``fields`` back as they were in ``old`` (undoing a refused update)."""
+        expr = Expression()
+        back = [f for f in fields if f in old]
+        gone = [f for f in fields if f not in old]
+        clauses = []
+        if back:
+            clauses.append(
+                "SET " + ", ".join(f"{expr.name(f)} = {expr.attribute(old[f])}" for f in back)
+            )
+        if gone:
+            clauses.append("REMOVE " + ", ".join(expr.name(f) for f in gone))
+        self._client().update_item(
+            TableName=self.table_name,
+            Key=self._key_item(key),
+            UpdateExpression=" ".join(clauses),
+            ConditionExpression=f"attribute_exists({expr.name(self._partition)})",
+            **expr.params(),
+        )
+
+    def _delete_keys(self, keys: Iterator[Item]) -> int:
+        """Delete the items at ``keys`` (streamed), 25 a call; return how many keys were given."""
+        client = self._client()
+        removed = 0
+        chunk: list[dict[str, Any]] = []
+        for key in keys:
+            chunk.append({"DeleteRequest": {"Key": key}})
+            removed += 1
+            if len(chunk) >= self.batch_size:
+                batch_write(client, self.table_name, chunk, self.schema.id_fields)
+                chunk = []
+        if chunk:
+            batch_write(client, self.table_name, chunk, self.schema.id_fields)
+        return removed
+
+    def remove(self, filters: Filters) -> int:
+        with self._errors():
+            records = self._select(filters, None)
+            return self._delete_keys(self._key_item(self.schema.key_of(r)) for r in records)
+
+    def remove_in(self, field: str, values: Sequence[Any]) -> int:
+        with self._errors():
+            records = self._find_in(field, values)
+            return self._delete_keys(self._key_item(self.schema.key_of(r)) for r in records)
+
+    def truncate(self) -> int:
+        with self._errors():
+            pages = self._pages({}, project=self.schema.id_fields)
+            return self._delete_keys(
+                self._key_of_item(item) for page in pages for item in page.get("Items", [])
+            )
+
+    def put_many(self, records: Sequence[Record]) -> None:
+        with self._errors():
+            requests = [{"PutRequest": {"Item": to_item(record)}} for record in records]
+            batch_write(self._client(), self.table_name, requests, self.schema.id_fields)
+
+    def native(self) -> DynamoNative:
+        """The boto3 ``Table`` resource (sharing this store's client) and the client itself."""
+        import boto3
+
+        with self._errors():
+            client = self._client()
+            resource = boto3.resource(
+                "dynamodb",
+                region_name=client.meta.region_name,
+                endpoint_url=client.meta.endpoint_url,
+            )
+            resource.meta.client = client
+            return DynamoNative(resource.Table(self.table_name), client, self.table_name)
+
+
+def open_driver(schema: KindSchema, options: Mapping[str, Any]) -> Driver:
+    """A DynamoDB driver for ``schema``'s kind; no I/O (options: ``connection_from_options``)."""
+    if len(schema.key_types) != len(schema.id_fields):  # pragma: no cover - core guarantees it
+        raise ConfigError("key_type must name one type per id field")
+    return DynamoDriver(schema, connection_from_options(options))
