@@ -45,6 +45,12 @@ class StoreFixtures:
     unsupported: ClassVar[Mapping[str, str]] = {}
     """Capability -> why this backend cannot honour it (the skip reason)."""
 
+    many_records: ClassVar[int] = 300
+    """How many records the paging tests write (enough to cross a few pages and batches)."""
+
+    differential_examples: ClassVar[int] = 30
+    """Hypothesis examples of the differential test (keep it modest on network backends)."""
+
     @pytest.fixture
     def make_store(self) -> StoreFactory:
         """Make stores of fresh kinds on the backend under test."""
@@ -73,7 +79,8 @@ class BackendFixtures(StoreFixtures):
         name = self.backend or kvstore_backend
 
         def make(*, kind: str | None = None, ensure: bool = True, **kwargs: Any) -> Store:
-            store = create_store(kind or unique_kind(), backend=name, **store_options, **kwargs)
+            chosen = unique_kind() if kind is None else kind
+            store = create_store(chosen, backend=name, **store_options, **kwargs)
             if ensure:
                 store.ensure()
             return store

@@ -1,0 +1,66 @@
+"""Small helpers the suite's tests share: typed comparison, keys of results, a call's outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from kvstore.errors import StoreError
+
+__all__ = ["dynamo_string_record", "keys", "nest", "outcome", "typed"]
+
+
+def typed(value: Any) -> Any:
+    """``value`` with every scalar tagged by its type, so ``==`` also compares types.
+
+    Plain ``==`` says ``True == 1`` and ``2 == 2.0``; the contract says what comes back as which
+    type, so the suite compares ``typed(a) == typed(b)``.
+    """
+    if isinstance(value, Mapping):
+        return ("dict", {key: typed(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return ("list", [typed(item) for item in value])
+    return (type(value).__name__, value)
+
+
+def keys(records: Iterable[Mapping[str, Any]], field: str = "id") -> list[Any]:
+    """The ``field`` of each record, in order."""
+    return [record[field] for record in records]
+
+
+def nest(levels: int, inner: Any = 1, container: str = "list") -> Any:
+    """A value nesting ``levels`` lists (or dicts under key ``"k"``) around ``inner``."""
+    value = inner
+    for _ in range(levels):
+        value = [value] if container == "list" else {"k": value}
+    return value
+
+
+def outcome(call: Callable[[], Any]) -> tuple[str, Any]:
+    """``("ok", typed result)`` or ``("error", error class name)`` of a store call.
+
+    An iterator's records are drawn inside the call (its errors count) and sorted by ``id``.
+    """
+    try:
+        result = call()
+        if isinstance(result, Iterator):
+            result = sorted(result, key=lambda record: record["id"])
+    except StoreError as exc:
+        return ("error", type(exc).__name__)
+    return ("ok", typed(result))
+
+
+def dynamo_string_record(size: int, char: str = "x", key: str = "k") -> dict[str, Any]:
+    """A record ``{"id": key..., "blob": char * n}`` whose DynamoDB item size is exactly ``size``.
+
+    By DynamoDB's rules a string attribute counts its name's and its value's UTF-8 bytes, so the
+    size is ``len("id") + len(key) + len("blob") + n * len(char.encode())``; ``key`` is lengthened
+    with ``"k"`` until ``n`` comes out whole.
+    """
+    width = len(char.encode("utf-8"))
+    for pad in range(width):
+        padded = key + "k" * pad
+        rest = size - len(b"id") - len(padded.encode("utf-8")) - len(b"blob")
+        if rest % width == 0:
+            return {"id": padded, "blob": char * (rest // width)}
+    raise AssertionError("unreachable: some padding makes the rest a multiple of the width")
