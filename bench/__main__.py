@@ -30,8 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--memory", action="store_true", help="also measure iter_all's peak RSS on big tables"
     )
-    parser.add_argument("--memory-rows", type=int, default=1_000_000, help="aurora rows (--memory)")
-    parser.add_argument("--memory-mb", type=int, default=50, help="DynamoDB table MB (--memory)")
+    parser.add_argument("--memory-rows", type=int, help="aurora rows (--memory; 1,000,000)")
+    parser.add_argument("--memory-mb", type=int, help="DynamoDB table MB (--memory; 50)")
     return parser
 
 
@@ -155,8 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows += memory_rows(
             [name for name in ("aurora", "dynamo") if name in chosen or "cold" in chosen],
             tag,
-            rows=args.memory_rows,
-            megabytes=args.memory_mb,
+            rows=args.memory_rows or 1_000_000,
+            megabytes=args.memory_mb or 50,
             progress=_progress,
         )
     table = render_table(rows, _header(info))

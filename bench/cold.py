@@ -103,8 +103,8 @@ def first_find_row(backend: str, kind: str, runs: int) -> Row:
             into.append(_run(body, env)["seconds"])
     extra = statistics.median(k - r for k, r in zip(kv, raw, strict=True))
     return Row(
-        operation="import + first find",
-        backend=backend,
+        operation=f"{backend} import + first find",
+        backend="cold",
         versus=raw_label,
         unit="ms",
         kvstore_ops_s=None,
@@ -132,17 +132,19 @@ def cold_rows(backends: list[str], tag: str, runs: int) -> list[Row]:
         try:
             rows.append(first_find_row(backend, kind, runs))
         finally:
-            store.truncate(force=True)
-            _drop(backend, store)
+            drop_table(backend, kind)
     return rows
 
 
-def _drop(backend: str, store: Any) -> None:
-    handles = store.native()
+def drop_table(backend: str, kind: str) -> None:
+    """Drop ``kind``'s table on ``backend`` with the raw driver."""
     if backend == "dynamo":
-        handles.client.delete_table(TableName=handles.table.name)
-    else:
-        from sqlalchemy import text
+        import boto3
 
-        with handles.engine.begin() as conn:
-            conn.execute(text(f'DROP TABLE IF EXISTS "{store.kind}"'))
+        table = os.environ.get("DYNAMO_TABLE_PREFIX", "") + kind
+        boto3.client("dynamodb").delete_table(TableName=table)
+    else:
+        import psycopg
+
+        with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+            conn.execute(f'DROP TABLE IF EXISTS "{kind}"')

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from bench.cold import drop_table
 from bench.harness import Row
 
 __all__ = ["memory_rows"]
@@ -156,7 +157,7 @@ def memory_rows(
             _load_aurora(kind, rows)
             what = f"{rows:,} rows"
         else:
-            count = _load_dynamo(store.native().table.name, megabytes)
+            count = _load_dynamo(os.environ.get("DYNAMO_TABLE_PREFIX", "") + kind, megabytes)
             what = f"{megabytes} MB table ({count:,} items)"
         load = f"loaded in {time.perf_counter() - started:.0f} s"
         progress(f"memory: {backend} {what} {load}")
@@ -165,10 +166,5 @@ def memory_rows(
             raw = _child("raw", backend, kind)
             found.append(_row(backend, what, kv, raw, load))
         finally:
-            if backend == "dynamo":
-                store.native().client.delete_table(TableName=store.native().table.name)
-            else:
-                from bench.cold import _drop
-
-                _drop(backend, store)
+            drop_table(backend, kind)
     return found
