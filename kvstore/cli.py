@@ -433,3 +433,7 @@ def diff(ctx: click.Context, /, kind: str, source: str, target: str, **key: Any)
 def main() -> None:
     """The ``kvstore`` console script."""
     cli(prog_name="kvstore")
+
+
+if __name__ == "__main__":
+    main()

@@ -158,11 +158,14 @@ class SqliteDriver(Driver):
                 page = connection.execute(
                     sql + f" ORDER BY rowid LIMIT {PAGE_SIZE}", args
                 ).fetchall()
+            if not page:
+                return
+            last, full = page[-1][0], len(page) == PAGE_SIZE
             for rowid, text in page:
                 yield rowid, self._decode(text)
-            if len(page) < PAGE_SIZE:
+            del page  # let the page go before the next one is read: one page in memory at a time
+            if not full:
                 return
-            last = page[-1][0]
 
     def _matching_rowids(self, connection: sqlite3.Connection, filters: Filters) -> list[int]:
         where, params, exact = self._where(filters)
