@@ -1,0 +1,204 @@
+"""The process's PostgreSQL connections: one per configuration, opened at first use, reused.
+
+A ``Pool`` hands out a connection for the length of one operation. In a single-threaded process
+(an AWS Lambda container) that is always the same connection; a second one is only opened while the
+first is busy (another thread, or a call made while an ``iter_all`` streams), and at most ``MAX_IDLE``
+stay open. A connection found dead before use (the server or a proxy dropped it while idle) is
+replaced without a round trip; a call that loses its connection midway is retried once on a fresh
+one when the caller says that is safe (see ``Pool.run``).
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.types.json import set_json_dumps, set_json_loads
+
+from kvstore.config import PostgresSettings
+from kvstore.errors import BackendUnavailable
+from kvstore.values import INT64_MAX, INT64_MIN
+from kvstore_aurora.errors import is_connection_lost, map_exceptions
+
+__all__ = ["MAX_IDLE", "Connection", "Pool", "dumps", "get_pool", "loads"]
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+T = TypeVar("T")
+
+MAX_IDLE = 4
+"""Connections a pool keeps open when nobody uses them."""
+
+
+def _int(text: str) -> int | float:
+    value = int(text)
+    return value if INT64_MIN <= value <= INT64_MAX else float(value)
+
+
+def loads(text: str | bytes) -> Any:
+    """JSON to canonical values: integers in the int64 range as ints, other numbers as floats.
+
+    A number written with a point or exponent stays a float even when integral: kvstore only
+    writes one for a float it was handed (e.g. Decimal("0.99...9") rounded to 1.0), never for an int.
+    """
+    return json.loads(text, parse_int=_int)
+
+
+def dumps(value: Any) -> str:
+    """Canonical values to JSON (``repr`` of a float is exact, so floats round-trip)."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _alive(connection: Connection) -> bool:
+    """Whether an idle connection still looks usable, without a round trip.
+
+    An idle connection has nothing to read; when its socket is readable, the server sent a FATAL
+    message (pg_terminate_backend, restart, idle timeout) or the peer closed it.
+    """
+    if connection.closed or connection.broken:
+        return False
+    try:
+        readable, _, _ = select.select([connection.fileno()], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return False
+    return not readable
+
+
+class Pool:
+    """The connections of one configuration (settings), or one injected connection."""
+
+    def __init__(self, settings: PostgresSettings, connection: Connection | None = None) -> None:
+        self.settings = settings
+        self._injected = connection
+        self._idle: list[Connection] = []
+        self._lock = threading.Lock()
+        self._injected_lock = threading.RLock()
+        self.opened = 0
+        """How many connections this pool has opened (tests and measurements read it)."""
+        if connection is not None:
+            self._configure(connection)
+
+    def __repr__(self) -> str:
+        return f"<Pool {self.settings.describe()} idle={len(self._idle)}>"
+
+    def _configure(self, connection: Connection) -> None:
+        set_json_loads(loads, connection)
+        set_json_dumps(dumps, connection)
+        if not self.settings.prepare:
+            connection.prepare_threshold = None  # RDS Proxy pins sessions that prepare
+
+    def _connect(self) -> Connection:
+        settings = self.settings
+        with map_exceptions(
+            settings.describe(), secret=settings.password.reveal(), connecting=True
+        ):
+            connection = psycopg.connect(
+                psycopg.conninfo.make_conninfo("", **settings.conninfo()),
+                autocommit=True,
+                prepare_threshold=5 if settings.prepare else None,
+                application_name="kvstore",
+            )
+        self._configure(connection)
+        self.opened += 1
+        return connection
+
+    def _take(self, fresh: bool) -> Connection:
+        if self._injected is not None:
+            if self._injected.closed or self._injected.broken:
+                raise BackendUnavailable(
+                    f"the injected connection to {self.settings.describe()} is closed"
+                )
+            return self._injected
+        with self._lock:
+            if fresh:
+                stale, self._idle = self._idle, []
+            else:
+                stale = []
+                while self._idle:
+                    candidate = self._idle.pop()
+                    if _alive(candidate):
+                        break
+                    stale.append(candidate)
+                else:
+                    candidate = None
+        for connection in stale:
+            connection.close()
+        if not fresh and candidate is not None:
+            return candidate
+        return self._connect()
+
+    def _give_back(self, connection: Connection) -> None:
+        if connection is self._injected:
+            return
+        if connection.closed or connection.broken or connection.info.transaction_status != 0:
+            connection.close()
+            return
+        with self._lock:
+            if len(self._idle) < MAX_IDLE:
+                self._idle.append(connection)
+                return
+        connection.close()
+
+    @contextmanager
+    def connection(self, fresh: bool = False) -> Iterator[Connection]:
+        """A connection for the block's exclusive use (``fresh``: newly opened)."""
+        connection = self._take(fresh)
+        lock = self._lock_of(connection)
+        with lock:
+            try:
+                yield connection
+            finally:
+                self._give_back(connection)
+
+    def _lock_of(self, connection: Connection) -> Any:
+        # A pooled connection is already exclusive; an injected one is shared by every thread.
+        return self._injected_lock if connection is self._injected else _NoLock()
+
+    def run(self, operation: Callable[[Connection], T], *, retry: bool, where: str = "") -> T:
+        """Run ``operation`` on a connection; when the connection is lost midway and ``retry``
+        says a second run cannot apply anything twice, run it once more on a fresh connection.
+
+        Without ``retry`` a lost connection raises ``BackendUnavailable``: the write may or may
+        not have been applied.
+        """
+        with self.connection() as connection:
+            try:
+                return operation(connection)
+            except psycopg.Error as exc:
+                if not (retry and self._injected is None and is_connection_lost(exc, connection)):
+                    raise
+        with self.connection(fresh=True) as connection:
+            return operation(connection)
+
+    def close(self) -> None:
+        """Close the idle connections (the pool opens new ones when used again)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+
+
+class _NoLock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_pools: dict[PostgresSettings, Pool] = {}
+_pools_lock = threading.Lock()
+
+
+def get_pool(settings: PostgresSettings) -> Pool:
+    """The process's pool for ``settings`` (created empty: connections open at first use)."""
+    key = settings._replace(schema=None, source="")
+    with _pools_lock:
+        pool = _pools.get(key)
+        if pool is None:
+            pool = _pools[key] = Pool(settings)
+        return pool

@@ -1,0 +1,111 @@
+"""psycopg's exceptions mapped to kvstore's, in one ``map_exceptions()`` context manager.
+
+The mapping::
+
+    connection refused, timeout, dropped connection, server shutting down  -> BackendUnavailable
+    refused login, unknown database, missing privilege or schema           -> ConfigError
+    undefined table                                                        -> ConfigError (how to create it)
+    unique violation                                                       -> AlreadyExists
+    a value the column cannot hold (data exception, not-null, check)       -> InvalidArgument
+    anything else from psycopg                                             -> StoreError
+
+No message kvstore builds here contains the password, and a psycopg error whose text contains it is
+not chained (its text would carry the password into tracebacks).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg import errors as pg
+
+from kvstore.errors import (
+    AlreadyExists,
+    BackendUnavailable,
+    ConfigError,
+    InvalidArgument,
+    StoreError,
+)
+
+__all__ = ["is_connection_lost", "map_exceptions", "missing_table"]
+
+_LOGIN_REFUSED = re.compile(
+    r"password authentication failed|authentication failed|role .* does not exist|"
+    r"database .* does not exist|no pg_hba\.conf entry|permission denied for database|"
+    r"SSL is not enabled|server does not support SSL|password is required|no password supplied",
+    re.IGNORECASE,
+)
+
+
+def missing_table(kind: str, schema: str | None) -> ConfigError:
+    """The ``ConfigError`` for a kind whose table does not exist, saying how to create it."""
+    where = f"schema {schema!r}" if schema else "the connection's current schema"
+    return ConfigError(
+        f"table {kind!r} does not exist in {where}: run the alembic migrations "
+        "(kvstore_aurora.migrate.upgrade(), with a migration using "
+        "kvstore_aurora.migrate.create_kind_table) or call store.ensure()"
+    )
+
+
+def is_connection_lost(exc: BaseException, connection: psycopg.Connection[object] | None) -> bool:
+    """Whether ``exc`` means the connection is gone (so a fresh one may succeed)."""
+    if isinstance(exc, (pg.AdminShutdown, pg.CrashShutdown, pg.ConnectionFailure)):
+        return True
+    if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+        return connection is None or connection.closed or connection.broken
+    return False
+
+
+def _text(exc: BaseException, secret: str) -> str:
+    text = " ".join(str(exc).split())
+    return text.replace(secret, "***") if secret else text
+
+
+def _raise(error: StoreError, exc: BaseException, secret: str) -> None:
+    if secret and secret in str(exc):
+        raise error from None
+    raise error from exc
+
+
+@contextmanager
+def map_exceptions(
+    where: str,
+    *,
+    secret: str = "",
+    kind: str | None = None,
+    schema: str | None = None,
+    connecting: bool = False,
+) -> Iterator[None]:
+    """Turn psycopg's exceptions raised inside the block into kvstore's.
+
+    ``where`` (a password-free description of the server) goes into connection messages;
+    ``secret`` is masked in any message; ``kind``/``schema`` name the table for a missing one;
+    ``connecting`` marks the block that opens a connection (a refused login is a ``ConfigError``).
+    """
+    try:
+        yield
+    except psycopg.Error as exc:
+        text = _text(exc, secret)
+        error: StoreError
+        if isinstance(exc, pg.UndefinedTable) and kind is not None:
+            error = missing_table(kind, schema)
+        elif isinstance(exc, pg.InvalidSchemaName):
+            error = ConfigError(f"schema {schema!r} does not exist on {where}: {text}")
+        elif isinstance(exc, (pg.InvalidAuthorizationSpecification, pg.InsufficientPrivilege)) or (
+            connecting and _LOGIN_REFUSED.search(text)
+        ):
+            error = ConfigError(f"PostgreSQL at {where} refused us: {text}")
+        elif isinstance(exc, pg.UniqueViolation):
+            error = AlreadyExists(f"key already taken in {kind!r}: {text}")
+        elif isinstance(
+            exc, (pg.DataError, pg.NotNullViolation, pg.CheckViolation, pg.ForeignKeyViolation)
+        ):
+            error = InvalidArgument(f"{kind!r} cannot store this value: {text}")
+        elif isinstance(exc, (pg.QueryCanceled, pg.OperationalError, pg.InterfaceError)):
+            error = BackendUnavailable(f"PostgreSQL at {where} is unavailable: {text}")
+        else:
+            error = StoreError(f"PostgreSQL error on {where}: {text}")
+        _raise(error, exc, secret)

@@ -1,0 +1,254 @@
+"""A kind's table layout (key columns, real columns, ``doc``), read once and cached, and the
+conversion of field values to and from its columns.
+
+A field is stored in the column of its name when the table has one of a supported type (text,
+bigint, numeric, double precision, boolean, jsonb); every other field goes into the ``jsonb`` column
+``doc``. A value fits a column when the column stores it without loss.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from kvstore.backend import KindSchema, Record
+from kvstore.errors import ConfigError, InvalidArgument
+from kvstore.values import INT64_MAX, INT64_MIN
+
+__all__ = ["UNFIT", "Column", "Layout", "decode", "forget", "read_layout", "remember"]
+
+UNFIT: Any = object()
+"""What ``Column.encode`` returns for a value the column cannot hold."""
+
+_DOUBLE_EXACT = 2**53
+_INT_RANGES = {
+    "smallint": (-(2**15), 2**15 - 1),
+    "integer": (-(2**31), 2**31 - 1),
+    "bigint": (INT64_MIN, INT64_MAX),
+}
+_KINDS = {
+    "text": "text",
+    "character varying": "text",
+    "smallint": "int",
+    "integer": "int",
+    "bigint": "int",
+    "numeric": "numeric",
+    "double precision": "double",
+    "boolean": "boolean",
+    "jsonb": "jsonb",
+}
+_CASTS = {
+    "text": "text",
+    "int": "bigint",
+    "numeric": "numeric",
+    "double": "float8",
+    "boolean": "boolean",
+    "jsonb": "jsonb",
+}
+
+
+def _to_number(value: Decimal | float) -> int | float:
+    """A number read from a numeric or double column as a canonical int or float."""
+    if isinstance(value, float):
+        if value.is_integer() and INT64_MIN <= value <= INT64_MAX:
+            return int(value)
+        return value
+    if value == value.to_integral_value() and INT64_MIN <= value <= INT64_MAX:
+        return int(value)
+    return float(value)
+
+
+class Column(NamedTuple):
+    """One real column: its name, SQL type name, value kind and numeric precision/scale."""
+
+    name: str
+    data_type: str
+    kind: str
+    """``text``, ``int``, ``numeric``, ``double``, ``boolean``, ``jsonb`` or ``unsupported``."""
+    precision: int | None = None
+    scale: int | None = None
+
+    @property
+    def cast(self) -> sql.SQL:
+        """The cast that types a bound parameter for this column."""
+        return sql.SQL(_CASTS.get(self.kind, "text"))
+
+    def encode(self, value: Any) -> Any:
+        """The parameter storing ``value`` (canonical, not None) in this column, or ``UNFIT``."""
+        kind = self.kind
+        if kind == "jsonb":
+            return Jsonb(value)
+        if kind == "text":
+            return value if isinstance(value, str) else UNFIT
+        if kind == "boolean":
+            return value if isinstance(value, bool) else UNFIT
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return UNFIT
+        if kind == "int":
+            low, high = _INT_RANGES.get(self.data_type, (INT64_MIN, INT64_MAX))
+            return value if isinstance(value, int) and low <= value <= high else UNFIT
+        if kind == "double":
+            if isinstance(value, int) and abs(value) > _DOUBLE_EXACT:
+                return UNFIT
+            return float(value)
+        if kind == "numeric":
+            return self._numeric(value)
+        return UNFIT
+
+    def _numeric(self, value: int | float) -> Any:
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+        if self.precision is not None and number:
+            scale = self.scale or 0
+            _sign, digits, exponent = number.normalize().as_tuple()
+            assert isinstance(exponent, int)
+            if -exponent > scale or len(digits) + exponent > self.precision - scale:
+                return UNFIT
+        return number
+
+    def decode(self, value: Any) -> Any:
+        """A canonical value from what psycopg read from this column."""
+        if self.kind in ("numeric", "double"):
+            return _to_number(value)
+        return value
+
+
+class Layout(NamedTuple):
+    """Where a kind's fields live: its (quoted) table, key columns, real columns and ``doc``."""
+
+    schema: str
+    kind: str
+    keys: tuple[Column, ...]
+    columns: Mapping[str, Column]
+    """Real columns by name, key columns excluded."""
+    has_doc: bool
+
+    @property
+    def table(self) -> sql.Identifier:
+        """The schema-qualified, quoted table name."""
+        return sql.Identifier(self.schema, self.kind)
+
+    @property
+    def selected(self) -> tuple[str, ...]:
+        """The column names every SELECT reads, in the order ``decode`` expects."""
+        names = tuple(column.name for column in self.keys)
+        names += tuple(n for n, c in self.columns.items() if c.kind != "unsupported")
+        return (*names, "doc") if self.has_doc else names
+
+    def column(self, name: str) -> Column | None:
+        """The key or real column holding field ``name``, if the table has one."""
+        for key in self.keys:
+            if key.name == name:
+                return key
+        return self.columns.get(name)
+
+    def encode(self, field: str, value: Any) -> Any:
+        """``column.encode`` that raises ``InvalidArgument`` for a value that does not fit."""
+        column = self.column(field)
+        if column is None:
+            raise InvalidArgument(
+                f"field {field!r}: table {self.schema}.{self.kind} has no column {field!r} "
+                "and no 'doc' column for other fields"
+            )
+        encoded = column.encode(value)
+        if encoded is UNFIT:
+            raise InvalidArgument(
+                f"field {field!r}: {type(value).__name__} {value!r:.80} does not fit column "
+                f"{self.kind}.{field} of type {column.data_type}"
+            )
+        return encoded
+
+    def split(self, record: Record) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A record's column parameters (every real column, None when absent) and its doc part."""
+        params: dict[str, Any] = {c.name: None for c in self.columns.values()}
+        doc: dict[str, Any] = {}
+        for field, value in record.items():
+            if self.column(field) is not None:
+                params[field] = self.encode(field, value)
+            elif self.has_doc:
+                doc[field] = value
+            else:
+                self.encode(field, value)  # raises: no column and no doc
+        return params, doc
+
+
+def decode(layout: Layout, row: tuple[Any, ...]) -> Record:
+    """The record a SELECT of ``layout.selected`` returned (key fields first)."""
+    record: Record = {column.name: column.decode(row[i]) for i, column in enumerate(layout.keys)}
+    index = len(layout.keys)
+    doc: dict[str, Any] = row[-1] if layout.has_doc and row[-1] else {}
+    for column in layout.columns.values():
+        if column.kind == "unsupported":
+            continue
+        value = row[index]
+        index += 1
+        if value is not None:
+            record[column.name] = column.decode(value)
+    for field, value in doc.items():
+        record.setdefault(field, value)
+    return record
+
+
+LAYOUT_QUERY = """
+SELECT a.attname, format_type(a.atttypid, NULL), information_schema._pg_numeric_precision(
+           a.atttypid, a.atttypmod), information_schema._pg_numeric_scale(a.atttypid, a.atttypmod),
+       n.nspname
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+ WHERE n.nspname = COALESCE(%s, current_schema()) AND c.relname = %s
+   AND c.relkind IN ('r', 'p', 'v', 'f')
+ ORDER BY a.attnum
+"""
+"""The columns of a kind's table: name, type, numeric precision and scale, schema."""
+
+
+def build_layout(schema: KindSchema, rows: list[tuple[Any, ...]]) -> Layout | None:
+    """The layout from ``LAYOUT_QUERY``'s rows; ``None`` when the table does not exist."""
+    if not rows:
+        return None
+    found = {
+        name: Column(name, data_type, _KINDS.get(data_type, "unsupported"), precision, scale)
+        for name, data_type, precision, scale, _ in rows
+    }
+    table = f"{rows[0][4]}.{schema.kind}"
+    keys = []
+    for field, key_type in zip(schema.id_fields, schema.key_types, strict=True):
+        column = found.pop(field, None)
+        wanted = "text" if key_type is str else "int"
+        if column is None or column.kind != wanted:
+            raise ConfigError(
+                f"table {table} needs a key column {field!r} of type "
+                f"{'text' if key_type is str else 'bigint'} (found "
+                f"{column.data_type if column else 'none'}); check id_field/key_type"
+            )
+        keys.append(column)
+    doc = found.pop("doc", None)
+    if doc is not None and doc.kind != "jsonb":
+        raise ConfigError(f"table {table}: column 'doc' must be jsonb, not {doc.data_type}")
+    return Layout(rows[0][4], schema.kind, tuple(keys), found, doc is not None)
+
+
+_cache: dict[tuple[Any, ...], Layout] = {}
+_cache_lock = threading.Lock()
+
+
+def read_layout(key: tuple[Any, ...]) -> Layout | None:
+    """The cached layout under ``key`` (configuration, schema, kind), if read already."""
+    return _cache.get(key)
+
+
+def remember(key: tuple[Any, ...], layout: Layout) -> None:
+    """Cache ``layout`` under ``key``."""
+    with _cache_lock:
+        _cache[key] = layout
+
+
+def forget(key: tuple[Any, ...]) -> None:
+    """Drop the cached layout under ``key`` (its table was dropped or changed)."""
+    with _cache_lock:
+        _cache.pop(key, None)

@@ -1,0 +1,392 @@
+"""The ``aurora`` driver: a kind's records in a PostgreSQL table, each call in the fewest statements.
+
+``open_driver`` reads the settings and does no I/O; the first call opens the process's connection
+for that configuration (``kvstore_aurora.connection``) and reads the kind's layout once
+(``kvstore_aurora.layout``). SQL is built with ``psycopg.sql``: every identifier quoted, every value
+a bound parameter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from kvstore.backend import Driver, Filters, Key, KindSchema, Record
+from kvstore.config import PostgresSettings, postgres_settings
+from kvstore.errors import AlreadyExists, ConfigError, NotFound
+from kvstore_aurora import layout as layouts
+from kvstore_aurora.connection import Connection, Pool, get_pool
+from kvstore_aurora.errors import map_exceptions, missing_table
+from kvstore_aurora.layout import Layout, decode
+from kvstore_aurora.sql import Where, find_in_clause, where_clause
+
+__all__ = ["PAGE_SIZE", "AuroraDriver", "open_driver"]
+
+T = TypeVar("T")
+
+PAGE_SIZE = 1000
+"""Rows fetched per round trip from the server-side cursor of an unbounded select."""
+MAX_BATCH_BYTES = 8 << 20
+"""A put_many statement carries at most about this many bytes of records (then a second one)."""
+
+_cursor_ids = itertools.count()
+
+
+class AuroraDriver(Driver):
+    """One kind's table on one PostgreSQL database."""
+
+    batch_size = 1000
+
+    def __init__(self, schema: KindSchema, pool: Pool, db_schema: str | None) -> None:
+        super().__init__(schema)
+        self.pool = pool
+        self.db_schema = db_schema
+        self._layout_key = (pool.settings._replace(schema=None), db_schema, schema)
+
+    def __repr__(self) -> str:
+        return f"<AuroraDriver kind={self.schema.kind!r} on {self.pool.settings.describe()}>"
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _run(self, operation: Callable[[Connection], T], *, retry: bool) -> T:
+        settings = self.pool.settings
+        with map_exceptions(
+            settings.describe(),
+            secret=settings.password.reveal(),
+            kind=self.schema.kind,
+            schema=self.db_schema,
+        ):
+            try:
+                return self.pool.run(operation, retry=retry)
+            except psycopg.ProgrammingError:
+                # The table was dropped or altered since its layout was read: read it again.
+                layouts.forget(self._layout_key)
+                raise
+
+    def _read_layout(self, connection: Connection) -> Layout | None:
+        cached = layouts.read_layout(self._layout_key)
+        if cached is not None:
+            return cached
+        rows = connection.execute(
+            layouts.LAYOUT_QUERY, (self.db_schema, self.schema.kind), prepare=False
+        ).fetchall()
+        found = layouts.build_layout(self.schema, rows)
+        if found is not None:
+            layouts.remember(self._layout_key, found)
+        return found
+
+    def _layout(self, connection: Connection) -> Layout:
+        found = self._read_layout(connection)
+        if found is None:
+            raise missing_table(self.schema.kind, self.db_schema)
+        return found
+
+    def layout(self) -> Layout:
+        """The kind's table layout (read once, then cached for the process)."""
+        return self._run(self._layout, retry=True)
+
+    def _select_sql(self, layout: Layout, where: Where) -> sql.Composed:
+        columns = sql.SQL(", ").join(map(sql.Identifier, layout.selected))
+        return sql.SQL("SELECT {} FROM {} WHERE {}").format(columns, layout.table, where.clause)
+
+    def _key_where(self, layout: Layout, key: Key) -> Where:
+        return where_clause(layout, dict(zip(self.schema.id_fields, key, strict=True)))
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def ensure(self) -> None:
+        from kvstore_aurora.migrate import ensure_table
+
+        def run(connection: Connection) -> None:
+            if self._read_layout(connection) is None:
+                ensure_table(connection, self.schema, self.db_schema)
+                self._layout(connection)
+
+        self._run(run, retry=True)
+
+    def select(self, filters: Filters, limit: int | None = None) -> Iterator[Record]:
+        if limit is not None:
+
+            def bounded(connection: Connection) -> list[Record]:
+                layout = self._layout(connection)
+                where = where_clause(layout, filters)
+                if where.never:
+                    return []
+                query = sql.SQL("{} LIMIT {}").format(
+                    self._select_sql(layout, where), sql.Literal(limit)
+                )
+                return [decode(layout, row) for row in connection.execute(query, where.params)]
+
+            return iter(self._run(bounded, retry=True))
+        return self._stream(filters)
+
+    def _stream(self, filters: Filters) -> Iterator[Record]:
+        """Every match through a server-side cursor, PAGE_SIZE rows a round trip.
+
+        The cursor's connection is held until the iteration ends; calls made meanwhile use another
+        of the pool's connections.
+        """
+        name = sql.Identifier(f"kvstore_cursor_{next(_cursor_ids)}")
+        fetch = sql.SQL("FETCH FORWARD {} FROM {}").format(sql.Literal(PAGE_SIZE), name)
+        with self.pool.connection() as connection:
+            settings = self.pool.settings
+            mapping = map_exceptions(
+                settings.describe(),
+                secret=settings.password.reveal(),
+                kind=self.schema.kind,
+                schema=self.db_schema,
+            )
+            with mapping:
+                layout = self._layout(connection)
+                where = where_clause(layout, filters)
+                if where.never:
+                    return
+                declare = sql.SQL("DECLARE {} NO SCROLL CURSOR FOR {}").format(
+                    name, self._select_sql(layout, where)
+                )
+                try:
+                    with connection.pipeline():
+                        connection.execute("BEGIN")
+                        connection.execute(declare, where.params)
+                        rows = connection.execute(fetch).fetchall()
+                    while True:
+                        for row in rows:
+                            yield decode(layout, row)
+                        if len(rows) < PAGE_SIZE:
+                            break
+                        rows = connection.execute(fetch).fetchall()
+                    connection.execute("COMMIT")
+                finally:
+                    if connection.info.transaction_status != 0 and not connection.closed:
+                        # When even this fails, the pool closes the unusable connection.
+                        with contextlib.suppress(Exception):
+                            connection.execute("ROLLBACK")
+
+    def count(self, filters: Filters) -> int:
+        def run(connection: Connection) -> int:
+            layout = self._layout(connection)
+            where = where_clause(layout, filters)
+            if where.never:
+                return 0
+            query = sql.SQL("SELECT count(*) FROM {} WHERE {}").format(layout.table, where.clause)
+            row = connection.execute(query, where.params).fetchone()
+            return int(row[0]) if row else 0
+
+        return self._run(run, retry=True)
+
+    def find_in(self, field: str, values: Sequence[Any]) -> Iterator[Record]:
+        def run(connection: Connection) -> list[Record]:
+            layout = self._layout(connection)
+            where = find_in_clause(layout, field, values)
+            if where.never:
+                return []
+            rows = connection.execute(self._select_sql(layout, where), where.params)
+            return [decode(layout, row) for row in rows]
+
+        return iter(self._run(run, retry=True))
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def _insert_sql(self, layout: Layout, upsert: bool, source: sql.Composable) -> sql.Composed:
+        names = [c.name for c in layout.keys] + [
+            n for n, c in layout.columns.items() if c.kind != "unsupported"
+        ]
+        if layout.has_doc:
+            names.append("doc")
+        keys = sql.SQL(", ").join(sql.Identifier(c.name) for c in layout.keys)
+        others = [n for n in names if n not in self.schema.id_fields]
+        conflict: sql.Composable
+        if upsert and others:
+            conflict = sql.SQL("DO UPDATE SET {}").format(
+                sql.SQL(", ").join(
+                    sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(n)) for n in others
+                )
+            )
+        else:
+            conflict = sql.SQL("DO NOTHING")
+        return sql.SQL("INSERT INTO {} ({}) {} ON CONFLICT ({}) {}").format(
+            layout.table,
+            sql.SQL(", ").join(map(sql.Identifier, names)),
+            source,
+            keys,
+            conflict,
+        )
+
+    def _row(self, layout: Layout, record: Record) -> list[Any]:
+        params, doc = layout.split(record)
+        row = [params[c.name] for c in layout.keys]
+        row += [params[n] for n, c in layout.columns.items() if c.kind != "unsupported"]
+        if layout.has_doc:
+            row.append(Jsonb(doc))
+        return row
+
+    def _write_one(self, record: Record, upsert: bool) -> int:
+        def run(connection: Connection) -> int:
+            layout = self._layout(connection)
+            row = self._row(layout, record)
+            values = sql.SQL("VALUES ({})").format(sql.SQL(", ").join(sql.Placeholder() * len(row)))
+            return connection.execute(self._insert_sql(layout, upsert, values), row).rowcount
+
+        # An upsert applied twice stores the same thing; an insert retried could clash with itself.
+        return self._run(run, retry=upsert)
+
+    def put(self, record: Record) -> None:
+        self._write_one(record, upsert=True)
+
+    def create(self, record: Record) -> None:
+        if self._write_one(record, upsert=False) == 0:
+            raise AlreadyExists(
+                f"a {self.schema.kind} record with key {self.schema.key_of(record)!r} exists"
+            )
+
+    def update(
+        self, key: Key, sets: Record, removes: Sequence[str], check: Callable[[Record], None]
+    ) -> Record:
+        def run(connection: Connection) -> Record:
+            layout = self._layout(connection)
+            assignments: list[sql.Composable] = []
+            params: list[Any] = []
+            doc_sets: dict[str, Any] = {}
+            doc_removes: list[str] = []
+            for field, value in sets.items():
+                if layout.column(field) is not None or not layout.has_doc:
+                    assignments.append(sql.SQL("{} = %s").format(sql.Identifier(field)))
+                    params.append(layout.encode(field, value))
+                else:
+                    doc_sets[field] = value
+            for field in removes:
+                if layout.column(field) is not None:
+                    assignments.append(sql.SQL("{} = NULL").format(sql.Identifier(field)))
+                elif layout.has_doc:
+                    doc_removes.append(field)
+            if doc_sets or doc_removes:
+                assignments.append(sql.SQL("doc = (doc || %s::jsonb) - %s::text[]"))
+                params += [Jsonb(doc_sets), doc_removes]
+            if not assignments:
+                first = sql.Identifier(self.schema.id_fields[0])
+                assignments.append(sql.SQL("{0} = {0}").format(first))
+            where = self._key_where(layout, key)
+            query = sql.SQL("UPDATE {} SET {} WHERE {} RETURNING {}").format(
+                layout.table,
+                sql.SQL(", ").join(assignments),
+                where.clause,
+                sql.SQL(", ").join(map(sql.Identifier, layout.selected)),
+            )
+            with connection.pipeline(), connection.transaction():
+                row = connection.execute(query, params + where.params).fetchone()
+                if row is None:
+                    raise NotFound(f"no {self.schema.kind} record has key {key!r}")
+                merged = decode(layout, row)
+                check(merged)  # raising rolls the transaction back
+            return merged
+
+        # Merging the same changes twice gives the same record.
+        return self._run(run, retry=True)
+
+    def _delete(self, build: Callable[[Layout], Where]) -> int:
+        def run(connection: Connection) -> int:
+            layout = self._layout(connection)
+            where = build(layout)
+            if where.never:
+                return 0
+            query = sql.SQL("DELETE FROM {} WHERE {}").format(layout.table, where.clause)
+            return connection.execute(query, where.params).rowcount
+
+        # Not retried: a delete that went through before the connection dropped would count 0.
+        return self._run(run, retry=False)
+
+    def remove(self, filters: Filters) -> int:
+        return self._delete(lambda layout: where_clause(layout, filters))
+
+    def remove_in(self, field: str, values: Sequence[Any]) -> int:
+        return self._delete(lambda layout: find_in_clause(layout, field, values))
+
+    def truncate(self) -> int:
+        return self._delete(lambda layout: where_clause(layout, {}))
+
+    def put_many(self, records: Sequence[Record]) -> None:
+        def run(connection: Connection) -> None:
+            layout = self._layout(connection)
+            rows = [self._row(layout, record) for record in records]
+            columns = list(zip(*rows, strict=True))
+            casts = [c.cast for c in layout.keys]
+            casts += [c.cast for c in layout.columns.values() if c.kind != "unsupported"]
+            if layout.has_doc:
+                casts.append(sql.SQL("jsonb"))
+            source = sql.SQL("SELECT * FROM unnest({})").format(
+                sql.SQL(", ").join(sql.SQL("%s::{}[]").format(cast) for cast in casts)
+            )
+            query = self._insert_sql(layout, True, source)
+            for part in _by_size(columns, len(rows)):
+                connection.execute(query, part)
+
+        self._run(run, retry=True)
+
+    def native(self) -> Any:
+        from kvstore_aurora.native import native_handles
+
+        return native_handles(self.pool.settings, self.layout())
+
+
+def _by_size(columns: list[tuple[Any, ...]], count: int) -> Iterator[list[list[Any]]]:
+    """The columns of a batch, split in slices of about MAX_BATCH_BYTES of JSON each."""
+    if not columns:
+        return
+    sizes = [len(str(getattr(value, "obj", value))) for value in columns[-1]]
+    start, total = 0, 0
+    for index in range(count):
+        total += sizes[index]
+        if total > MAX_BATCH_BYTES and index > start:
+            yield [list(column[start:index]) for column in columns]
+            start, total = index, sizes[index]
+    yield [list(column[start:count]) for column in columns]
+
+
+_OPTIONS = ("dsn", "settings", "schema", "connection")
+
+
+def open_driver(schema: KindSchema, options: Mapping[str, Any]) -> Driver:
+    """The aurora driver for ``schema``'s kind; no I/O.
+
+    Options (all optional; by default the settings come from the environment, see CONTRACT.md):
+
+    - ``dsn``: a ``postgresql://`` URL used instead of ``DATABASE_URL``/``DB_*`` (``DB_SCHEMA``,
+      ``DB_SSLMODE``, ``DB_CONNECT_TIMEOUT`` and ``DB_PREPARE`` still apply).
+    - ``settings``: a ``kvstore.config.PostgresSettings`` used as is.
+    - ``schema``: the PostgreSQL schema of the kinds' tables (default ``DB_SCHEMA``, else the
+      connection's current schema).
+    - ``connection``: a ``psycopg.Connection`` (autocommit) to use instead of opening one; it is
+      shared by every thread and never replaced when it drops.
+
+    Any other option raises ``TypeError``.
+    """
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        raise TypeError(
+            f"the aurora backend does not know option(s) {unknown}; it takes {list(_OPTIONS)}"
+        )
+    settings = options.get("settings")
+    if settings is None:
+        import os
+
+        env = dict(os.environ)
+        if options.get("dsn") is not None:
+            env["DATABASE_URL"] = str(options["dsn"])
+        settings = postgres_settings(env)
+    elif not isinstance(settings, PostgresSettings):
+        raise TypeError("settings must be a kvstore.config.PostgresSettings")
+    db_schema = options.get("schema") or settings.schema
+    connection = options.get("connection")
+    if connection is not None:
+        if not getattr(connection, "autocommit", False):
+            raise ConfigError("an injected connection must be in autocommit mode")
+        pool = Pool(settings, connection)
+    else:
+        pool = get_pool(settings)
+    return AuroraDriver(schema, pool, db_schema)
