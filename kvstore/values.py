@@ -111,7 +111,7 @@ def _number(value: int | float | Decimal, field: str) -> int | float:
             raise InvalidArgument(
                 f"field {field!r}: int {value} is outside the signed 64-bit range"
             )
-        return value
+        return int(value)  # a subclass (IntEnum, ...) is stored and read back as a plain int
     if isinstance(value, float):
         if not math.isfinite(value):
             raise InvalidArgument(f"field {field!r}: numbers must be finite, not {value}")
@@ -123,7 +123,7 @@ def _number(value: int | float | Decimal, field: str) -> int | float:
             return _decimal_number(Decimal(repr(value)), field)
         if value.is_integer() and INT64_MIN <= value <= INT64_MAX:
             return int(value)
-        return value
+        return float(value)
     return _decimal_number(value, field)
 
 
@@ -135,7 +135,8 @@ def normalize_value(value: Any, field: str, depth: int = 0) -> Any:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
-        return _check_string(value, field)
+        # str.__str__ gives a plain str for a subclass (StrEnum, ...), whatever its own __str__.
+        return _check_string(str.__str__(value), field)
     if isinstance(value, (int, float, Decimal)):
         return _number(value, field)
     if isinstance(value, (list, tuple)):
@@ -251,7 +252,7 @@ def check_key_value(value: Any, field: str, key_type: type) -> str | int:
             raise InvalidArgument(
                 f"key field {field!r}: a string key is at most {MAX_KEY_BYTES} UTF-8 bytes"
             )
-        return value
+        return str.__str__(value)
     if type(value) is not int:
         raise InvalidArgument(f"key field {field!r} needs an int, got {value!r}")
     if not INT64_MIN <= value <= INT64_MAX:

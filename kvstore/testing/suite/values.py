@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import enum
 import decimal
 from collections.abc import Callable
 from typing import Any
@@ -180,3 +181,29 @@ class AbstractValueTests(StoreFixtures):
             with pytest.raises(InvalidArgument):
                 call()
         assert store.find_all() == [{"id": "a", "v": 1}]
+
+    def test_subclasses_of_value_types_read_back_as_the_plain_types(
+        self, make_store: StoreFactory
+    ) -> None:
+        class Text(str):
+            def __str__(self) -> str:
+                return "masked"
+
+        class Level(enum.IntEnum):
+            HIGH = 3
+
+        class Ratio(float):
+            pass
+
+        store = make_store()
+        record = {
+            "id": Text("a"),
+            "s": Text("x"),
+            "e": Level.HIGH,
+            "f": Ratio(1.5),
+            "l": [Text("y")],
+        }
+        expected = {"id": "a", "s": "x", "e": 3, "f": 1.5, "l": ["y"]}
+        assert typed(store.put(record)) == typed(expected)
+        assert typed(store.find({"id": "a"})) == typed(expected)
+        assert typed(store.find({"s": Text("x"), "e": Level.HIGH})) == typed(expected)
