@@ -106,7 +106,7 @@ def _from_client_error(exc: ClientError, table: str) -> StoreError:
         return BackendUnavailable(f"DynamoDB is unavailable ({code}) for {table!r}: {message}")
     if code in _REFUSED:
         return ConfigError(f"DynamoDB refused the credentials or rights ({code}): {message}")
-    if code == "ValidationException" and "size has exceeded" in message:
+    if code == "ValidationException" and "size" in message and "exceeded" in message:
         return InvalidArgument(
             f"record too large for DynamoDB in {table!r} (it must be under 409600 bytes): {message}"
         )
