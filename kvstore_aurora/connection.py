@@ -85,6 +85,11 @@ class Pool:
     def __repr__(self) -> str:
         return f"<Pool {self.settings.describe()} idle={len(self._idle)}>"
 
+    @property
+    def replaceable(self) -> bool:
+        """Whether a lost connection can be replaced (not for an injected connection)."""
+        return self._injected is None
+
     def _configure(self, connection: Connection) -> None:
         set_json_loads(loads, connection)
         set_json_dumps(dumps, connection)
@@ -169,7 +174,7 @@ class Pool:
             try:
                 return operation(connection)
             except psycopg.Error as exc:
-                if not (retry and self._injected is None and is_connection_lost(exc, connection)):
+                if not (retry and self.replaceable and is_connection_lost(exc, connection)):
                     raise
         with self.connection(fresh=True) as connection:
             return operation(connection)

@@ -22,7 +22,7 @@ from kvstore.config import PostgresSettings, postgres_settings
 from kvstore.errors import AlreadyExists, ConfigError, NotFound
 from kvstore_aurora import layout as layouts
 from kvstore_aurora.connection import Connection, Pool, get_pool
-from kvstore_aurora.errors import map_exceptions, missing_table
+from kvstore_aurora.errors import is_connection_lost, map_exceptions, missing_table
 from kvstore_aurora.layout import Layout, decode
 from kvstore_aurora.sql import Where, find_in_clause, where_clause
 
@@ -55,13 +55,7 @@ class AuroraDriver(Driver):
     # -- plumbing -------------------------------------------------------------------------------
 
     def _run(self, operation: Callable[[Connection], T], *, retry: bool) -> T:
-        settings = self.pool.settings
-        with map_exceptions(
-            settings.describe(),
-            secret=settings.password.reveal(),
-            kind=self.schema.kind,
-            schema=self.db_schema,
-        ):
+        with self._errors():
             try:
                 return self.pool.run(operation, retry=retry)
             except psycopg.ProgrammingError:
@@ -126,47 +120,76 @@ class AuroraDriver(Driver):
             return iter(self._run(bounded, retry=True))
         return self._stream(filters)
 
+    def _errors(self) -> Any:
+        settings = self.pool.settings
+        return map_exceptions(
+            settings.describe(),
+            secret=settings.password.reveal(),
+            kind=self.schema.kind,
+            schema=self.db_schema,
+        )
+
+    def _declare(
+        self, connection: Connection, name: sql.Identifier, filters: Filters
+    ) -> tuple[Layout, list[tuple[Any, ...]]] | None:
+        """Open the cursor and fetch its first page, in one round trip (a pipeline)."""
+        layout = self._layout(connection)
+        where = where_clause(layout, filters)
+        if where.never:
+            return None
+        declare = sql.SQL("DECLARE {} NO SCROLL CURSOR FOR {}").format(
+            name, self._select_sql(layout, where)
+        )
+        with connection.pipeline():
+            connection.execute("BEGIN")
+            connection.execute(declare, where.params)
+            rows = connection.execute(self._fetch(name)).fetchall()
+        return layout, rows
+
+    @staticmethod
+    def _fetch(name: sql.Identifier) -> sql.Composed:
+        return sql.SQL("FETCH FORWARD {} FROM {}").format(sql.Literal(PAGE_SIZE), name)
+
+    @staticmethod
+    def _end(connection: Connection) -> None:
+        if connection.info.transaction_status != 0 and not connection.closed:
+            # When even this fails, the pool closes the unusable connection.
+            with contextlib.suppress(Exception):
+                connection.execute("ROLLBACK")
+
     def _stream(self, filters: Filters) -> Iterator[Record]:
         """Every match through a server-side cursor, PAGE_SIZE rows a round trip.
 
         The cursor's connection is held until the iteration ends; calls made meanwhile use another
-        of the pool's connections.
+        of the pool's connections. Opening the cursor is retried once on a fresh connection when
+        the connection was lost; a connection lost midway raises ``BackendUnavailable``.
         """
         name = sql.Identifier(f"kvstore_cursor_{next(_cursor_ids)}")
-        fetch = sql.SQL("FETCH FORWARD {} FROM {}").format(sql.Literal(PAGE_SIZE), name)
-        with self.pool.connection() as connection:
-            settings = self.pool.settings
-            mapping = map_exceptions(
-                settings.describe(),
-                secret=settings.password.reveal(),
-                kind=self.schema.kind,
-                schema=self.db_schema,
-            )
-            with mapping:
-                layout = self._layout(connection)
-                where = where_clause(layout, filters)
-                if where.never:
+        with self._errors():
+            for attempt in (0, 1):
+                with self.pool.connection(fresh=attempt > 0) as connection:
+                    try:
+                        opened = self._declare(connection, name, filters)
+                    except psycopg.Error as exc:
+                        self._end(connection)
+                        lost = is_connection_lost(exc, connection)
+                        if attempt or not lost or not self.pool.replaceable:
+                            raise
+                        continue
+                    if opened is None:
+                        return
+                    layout, rows = opened
+                    try:
+                        while True:
+                            for row in rows:
+                                yield decode(layout, row)
+                            if len(rows) < PAGE_SIZE:
+                                break
+                            rows = connection.execute(self._fetch(name)).fetchall()
+                        connection.execute("COMMIT")
+                    finally:
+                        self._end(connection)
                     return
-                declare = sql.SQL("DECLARE {} NO SCROLL CURSOR FOR {}").format(
-                    name, self._select_sql(layout, where)
-                )
-                try:
-                    with connection.pipeline():
-                        connection.execute("BEGIN")
-                        connection.execute(declare, where.params)
-                        rows = connection.execute(fetch).fetchall()
-                    while True:
-                        for row in rows:
-                            yield decode(layout, row)
-                        if len(rows) < PAGE_SIZE:
-                            break
-                        rows = connection.execute(fetch).fetchall()
-                    connection.execute("COMMIT")
-                finally:
-                    if connection.info.transaction_status != 0 and not connection.closed:
-                        # When even this fails, the pool closes the unusable connection.
-                        with contextlib.suppress(Exception):
-                            connection.execute("ROLLBACK")
 
     def count(self, filters: Filters) -> int:
         def run(connection: Connection) -> int:

@@ -1,0 +1,189 @@
+"""Connections: opened at first use, shared, replaced when dropped, and errors that say why."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import pytest
+
+from kvstore import BackendUnavailable, ConfigError, NotFound, Store, create_store
+from kvstore.config import PostgresSettings, postgres_settings
+from kvstore.testing import unique_kind
+from kvstore_aurora import connection as connections
+from kvstore_aurora.connection import get_pool
+from tests.aurora.helpers import kill_store_sessions
+
+PASSWORD = "kvstore-Secret-pw-1234"
+
+
+@pytest.fixture
+def store(pg_settings: PostgresSettings) -> Store:
+    made = create_store(unique_kind("conn"), backend="aurora", settings=pg_settings)
+    made.ensure()
+    made.put({"id": "a", "v": 1})
+    return made
+
+
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    found = []
+    while exc is not None:
+        found.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return found
+
+
+def test_creating_a_store_does_no_io() -> None:
+    settings = postgres_settings({"DATABASE_URL": "postgresql://u@127.0.0.1:1/nowhere"})
+    store = create_store("nowhere", backend="aurora", settings=settings)
+    assert get_pool(settings).opened == 0
+    with pytest.raises(BackendUnavailable):
+        store.count()
+
+
+def test_an_unknown_option_raises_type_error(pg_settings: PostgresSettings) -> None:
+    with pytest.raises(TypeError, match="colour"):
+        create_store("teams", backend="aurora", settings=pg_settings, colour="red")
+
+
+def test_stores_of_a_configuration_share_one_connection(pg_settings: PostgresSettings) -> None:
+    settings = pg_settings
+    pool = get_pool(settings)
+    pool.close()
+    before = pool.opened
+    first = create_store(unique_kind("share"), backend="aurora", settings=settings)
+    second = create_store(unique_kind("share"), backend="aurora", settings=settings)
+    for made in (first, second):
+        made.ensure()
+        made.put({"id": "x"})
+        assert made.find({"id": "x"}) == {"id": "x"}
+    assert pool.opened - before == 1
+
+
+def test_an_idle_connection_dropped_by_the_server_is_replaced(
+    store: Store, pg_settings: PostgresSettings
+) -> None:
+    pool = get_pool(pg_settings)
+    opened = pool.opened
+    assert kill_store_sessions(pg_settings) >= 1
+    assert store.find({"id": "a"}) == {"id": "a", "v": 1}
+    assert pool.opened == opened + 1
+    kill_store_sessions(pg_settings)
+    # Found dead before anything was sent, so even a create goes through.
+    assert store.create({"id": "b"}) == {"id": "b"}
+
+
+@pytest.fixture
+def unnoticed_drop(monkeypatch: pytest.MonkeyPatch, pg_settings: PostgresSettings) -> Any:
+    """Kill the sessions in a way the idle check cannot see (as a silent network drop)."""
+
+    def drop() -> None:
+        with get_pool(pg_settings).connection():
+            pass  # the pool holds an idle connection, which dies
+        kill_store_sessions(pg_settings)
+        monkeypatch.setattr(connections, "_alive", lambda connection: True)
+
+    return drop
+
+
+def test_a_read_that_loses_its_connection_is_retried(store: Store, unnoticed_drop: Any) -> None:
+    unnoticed_drop()
+    assert store.find({"id": "a"}) == {"id": "a", "v": 1}
+    unnoticed_drop()
+    assert store.find_all() == [{"id": "a", "v": 1}]
+    unnoticed_drop()
+    assert store.count({"v": 1}) == 1
+
+
+def test_idempotent_writes_that_lose_their_connection_are_retried(
+    store: Store, unnoticed_drop: Any
+) -> None:
+    unnoticed_drop()
+    assert store.put({"id": "a", "v": 2}) == {"id": "a", "v": 2}
+    unnoticed_drop()
+    assert store.update({"id": "a", "w": 3}) == {"id": "a", "v": 2, "w": 3}
+    unnoticed_drop()
+    assert store.put_many([{"id": "c"}, {"id": "d"}]) == 2
+    assert store.count() == 3
+
+
+def test_other_writes_that_lose_their_connection_raise_backend_unavailable(
+    store: Store, unnoticed_drop: Any
+) -> None:
+    unnoticed_drop()
+    with pytest.raises(BackendUnavailable):
+        store.create({"id": "new"})
+    with pytest.raises(NotFound):  # the next call has a fresh connection
+        store.find({"id": "new"})
+    unnoticed_drop()
+    with pytest.raises(BackendUnavailable):
+        store.remove({"id": "a"})
+    unnoticed_drop()
+    with pytest.raises(BackendUnavailable):
+        store.truncate(force=True)
+    assert store.find({"id": "a"}) == {"id": "a", "v": 1}
+
+
+def test_a_refused_login_is_a_config_error_without_the_password(
+    pg_settings: PostgresSettings,
+) -> None:
+    settings = pg_settings._replace(
+        user="kvstore_nobody", password=type(pg_settings.password)(PASSWORD)
+    )
+    store = create_store("teams", backend="aurora", settings=settings)
+    with pytest.raises(ConfigError) as info:
+        store.find({"id": "a"})
+    assert "kvstore_nobody" in str(info.value)
+    for exc in _chain(info.value):
+        assert PASSWORD not in str(exc)
+        assert PASSWORD not in repr(exc)
+    assert PASSWORD not in repr(store) and PASSWORD not in repr(settings)
+
+
+def test_an_unreachable_server_is_backend_unavailable() -> None:
+    with socket.socket() as sock:  # a local port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = postgres_settings(
+        {
+            "DATABASE_URL": f"postgresql://u:{PASSWORD}@127.0.0.1:{port}/db",
+            "DB_CONNECT_TIMEOUT": "2",
+        }
+    )
+    store = create_store("teams", backend="aurora", settings=settings)
+    with pytest.raises(BackendUnavailable) as info:
+        store.count()
+    assert info.value.code == "BACKEND_UNAVAILABLE"
+    for exc in _chain(info.value):
+        assert PASSWORD not in str(exc)
+
+
+def test_settings_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, pg_settings: PostgresSettings
+) -> None:
+    monkeypatch.setenv("DB_HOST", pg_settings.host or "127.0.0.1")
+    monkeypatch.setenv("DB_PORT", str(pg_settings.port))
+    monkeypatch.setenv("DB_NAME", pg_settings.dbname or "")
+    monkeypatch.setenv("DB_USER", pg_settings.user or "")
+    monkeypatch.setenv("DB_PREPARE", "off")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("SLS_STAGE", raising=False)
+    store = create_store(unique_kind("env"), backend="aurora")
+    store.ensure()
+    for i in range(8):  # past psycopg's prepare threshold: nothing may be prepared
+        store.put({"id": "a", "i": i})
+    assert store.find({"id": "a"}) == {"id": "a", "i": 7}
+    pool = get_pool(postgres_settings())
+    with pool.connection() as connection:
+        assert connection.prepare_threshold is None
+        prepared = connection.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()
+    assert prepared == (0,)
+
+
+def test_dsn_option_and_missing_schema(pg_settings: PostgresSettings) -> None:
+    url = f"postgresql://{pg_settings.user}@{pg_settings.host}:{pg_settings.port}/{pg_settings.dbname}"
+    store = create_store(unique_kind("dsn"), backend="aurora", dsn=url, schema="no_such_schema")
+    with pytest.raises(ConfigError, match="ensure"):
+        store.count()
+    with pytest.raises(ConfigError):
+        store.ensure()
