@@ -1,0 +1,1 @@
+"""Example apps built on kvstore, with their tests."""

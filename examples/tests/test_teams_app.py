@@ -1,0 +1,158 @@
+"""The teams app's handler, invoked with API Gateway (REST, v1) proxy events, on every backend."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import uuid
+from typing import Any
+
+import pytest
+
+from examples.teams_app.handler import handler, members_store, setup, teams_store
+
+
+def api_event(method: str, path: str, body: Any = None, *, b64: bool = False) -> dict[str, Any]:
+    """An API Gateway REST API proxy event, as AWS sends it to the function."""
+    parts = path.strip("/").split("/")
+    resource = "/teams/{id}" + ("/members" if len(parts) == 3 else "")
+    text = None if body is None else (body if isinstance(body, str) else json.dumps(body))
+    if text is not None and b64:
+        text = base64.b64encode(text.encode()).decode()
+    headers = {
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+        "Host": "abc123.execute-api.us-east-1.amazonaws.com",
+        "User-Agent": "curl/8.4.0",
+        "X-Forwarded-For": "203.0.113.7",
+        "X-Forwarded-Port": "443",
+        "X-Forwarded-Proto": "https",
+    }
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": {"id": parts[1]},
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "abc123",
+            "extendedRequestId": "c1cGtHZJIAMFZ6A=",
+            "httpMethod": method,
+            "identity": {"sourceIp": "203.0.113.7", "userAgent": "curl/8.4.0"},
+            "path": "/prod" + path,
+            "protocol": "HTTP/1.1",
+            "requestId": str(uuid.uuid4()),
+            "requestTime": "25/Nov/2026:15:00:00 +0000",
+            "requestTimeEpoch": 1795618800000,
+            "resourceId": "xyz789",
+            "resourcePath": resource,
+            "stage": "prod",
+        },
+        "body": text,
+        "isBase64Encoded": b64,
+    }
+
+
+def call(method: str, path: str, body: Any = None, **kwargs: Any) -> tuple[int, Any]:
+    response = handler(api_event(method, path, body, **kwargs), None)
+    assert response["headers"]["Content-Type"] == "application/json"
+    return response["statusCode"], json.loads(response["body"]) if response["body"] else None
+
+
+@pytest.fixture
+def app(backend_env: str) -> str:
+    """The app's tables, present and empty, on the selected backend."""
+    setup()
+    teams_store().truncate(force=True)
+    members_store().truncate(force=True)
+    return backend_env
+
+
+def test_walkthrough(app: str) -> None:
+    assert call("PUT", "/teams/t1", {"name": "Rockets", "city": "Oslo"}) == (
+        200,
+        {"id": "t1", "name": "Rockets", "city": "Oslo"},
+    )
+    assert call("GET", "/teams/t1") == (200, {"id": "t1", "name": "Rockets", "city": "Oslo"})
+    for name in ("Ada", "Grace", "Linus"):
+        status, member = call("POST", "/teams/t1/members", {"name": name})
+        assert status == 201
+        assert member["name"] == name
+    status, members = call("GET", "/teams/t1/members")
+    assert status == 200
+    assert [(m["seq"], m["name"]) for m in members] == [(1, "Ada"), (2, "Grace"), (3, "Linus")]
+    assert all(m["team_id"] == "t1" for m in members)
+    # PUT replaces the whole team: "city" is gone.
+    assert call("PUT", "/teams/t1", {"name": "Rockets II"})[1] == {"id": "t1", "name": "Rockets II"}
+    assert call("DELETE", "/teams/t1") == (204, None)
+    assert call("GET", "/teams/t1")[0] == 404
+    assert call("GET", "/teams/t1/members")[0] == 404
+    assert members_store().count({"team_id": "t1"}) == 0
+
+
+def test_members_of_one_team_only(app: str) -> None:
+    call("PUT", "/teams/a", {"name": "A"})
+    call("PUT", "/teams/b", {"name": "B"})
+    call("POST", "/teams/a/members", {"name": "x"})
+    call("POST", "/teams/b/members", {"name": "y"})
+    call("POST", "/teams/b/members", {"name": "z"})
+    assert [m["name"] for m in call("GET", "/teams/b/members")[1]] == ["y", "z"]
+    assert call("DELETE", "/teams/b")[0] == 204
+    assert [m["name"] for m in call("GET", "/teams/a/members")[1]] == ["x"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code"),
+    [
+        ("GET", "/teams/nobody", None, 404, "NOT_FOUND"),
+        ("DELETE", "/teams/nobody", None, 404, "NOT_FOUND"),
+        ("POST", "/teams/nobody/members", {"name": "x"}, 404, "NOT_FOUND"),
+        ("PUT", "/teams/t9", {"city": "no name"}, 400, "INVALID_ARGUMENT"),
+        ("PUT", "/teams/t9", "{not json", 400, "INVALID_ARGUMENT"),
+        ("PUT", "/teams/t9", [1, 2], 400, "INVALID_ARGUMENT"),
+        ("PUT", "/teams/t9", '{"name": "x", "n": NaN}', 400, "INVALID_ARGUMENT"),
+    ],
+)
+def test_errors_carry_the_store_error_code(
+    app: str, method: str, path: str, body: Any, status: int, code: str
+) -> None:
+    got_status, error = call(method, path, body)
+    assert (got_status, error["error"]) == (status, code)
+
+
+def test_a_base64_body_is_decoded(app: str) -> None:
+    assert call("PUT", "/teams/é", {"name": "Café"}, b64=True) == (200, {"id": "é", "name": "Café"})
+
+
+def test_an_unknown_route_is_404(app: str) -> None:
+    event = api_event("PATCH", "/teams/t1")
+    assert handler(event, None)["statusCode"] == 404
+
+
+def test_concurrent_additions_get_distinct_seqs(app: str) -> None:
+    if app == "dynamo-moto":
+        pytest.skip("moto's conditional writes are not atomic across threads")
+    call("PUT", "/teams/t1", {"name": "Rockets"})
+    statuses: list[int] = []
+
+    def add(n: int) -> None:
+        statuses.append(call("POST", "/teams/t1/members", {"name": f"m{n}"})[0])
+
+    threads = [threading.Thread(target=add, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    members = call("GET", "/teams/t1/members")[1]
+    created = statuses.count(201)
+    assert created + statuses.count(409) == 4
+    assert sorted(m["seq"] for m in members) == list(range(1, created + 1))
+    assert sorted(m["name"] for m in members) == sorted({m["name"] for m in members})
