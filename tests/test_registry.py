@@ -1,0 +1,145 @@
+"""The pluggy registry: finding backends, its errors, lazy imports, and a test for every hook."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+import pathlib
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from kvstore import ConfigError, create_store, hookspecs, registry
+from kvstore.backend import Backend, LazyBackend
+from kvstore.hookspecs import hookimpl
+
+HEAVY = ("boto3", "botocore", "psycopg", "sqlalchemy", "pluggy", "click", "alembic")
+"""Packages ``import kvstore`` must not import (a Lambda cold start pays for what it uses)."""
+
+
+def _imported_modules(code: str) -> set[str]:
+    """Top-level packages imported by running ``code`` in a fresh interpreter (-X importtime)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    modules = set()
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            name = line.rsplit("|", 1)[1].strip()
+            modules.add(name.split(".")[0])
+    assert "kvstore" in modules, done.stderr[-2000:]
+    return modules
+
+
+def test_import_kvstore_imports_no_driver_nor_plugin_machinery() -> None:
+    imported = _imported_modules("import kvstore")
+    assert not imported & set(HEAVY), sorted(imported & set(HEAVY))
+
+
+def test_loading_every_plugin_imports_no_driver() -> None:
+    code = "import kvstore.registry as r; assert r.backends()"
+    imported = _imported_modules(code)
+    assert "pluggy" in imported  # the check below would be vacuous if plugins never loaded
+    drivers = {"boto3", "botocore", "psycopg", "sqlalchemy", "alembic"}
+    assert not imported & drivers, sorted(imported & drivers)
+
+
+def test_every_entry_point_is_a_registered_backend() -> None:
+    names = {ep.name for ep in importlib.metadata.entry_points(group="kvstore")}
+    assert {"memory", "sqlite", "aurora", "dynamo"} <= names
+    assert names <= set(registry.backends())
+
+
+def test_an_unknown_backend_is_a_config_error_listing_the_installed_ones() -> None:
+    with pytest.raises(ConfigError) as info:
+        registry.get_backend("nope")
+    assert "nope" in str(info.value)
+    for name in registry.backends():
+        assert name in str(info.value)
+
+
+@pytest.mark.parametrize("name", [None, ""])
+def test_no_backend_is_a_config_error_listing_the_installed_ones(name: str | None) -> None:
+    with pytest.raises(ConfigError) as info:
+        registry.get_backend(name)
+    assert "STORE_BACKEND" in str(info.value)
+    for installed in registry.backends():
+        assert installed in str(info.value)
+
+
+class GhostPlugin:
+    """A plugin whose backend's driver package is not installed."""
+
+    @hookimpl
+    def kvstore_register_backends(self, register: Callable[[Backend], None]) -> None:
+        register(LazyBackend("ghost", "kvstore_ghost_driver_not_installed:open_driver", "ghost"))
+
+
+@pytest.fixture
+def ghost() -> Iterator[None]:
+    """Register ``GhostPlugin`` for one test."""
+    plugin = GhostPlugin()
+    registry.plugin_manager().register(plugin)
+    registry.reset()
+    yield
+    registry.plugin_manager().unregister(plugin)
+    registry.reset()
+
+
+@pytest.mark.usefixtures("ghost")
+def test_a_backend_whose_driver_is_missing_is_a_config_error_naming_the_extra() -> None:
+    assert "ghost" in registry.backends()
+    with pytest.raises(ConfigError) as info:
+        create_store("abc", backend="ghost")
+    assert "kvstore[ghost]" in str(info.value)
+    assert "kvstore_ghost_driver_not_installed" in str(info.value)
+    assert isinstance(info.value.__cause__, ModuleNotFoundError)
+
+
+def test_reset_makes_a_newly_registered_plugin_visible() -> None:
+    plugin = GhostPlugin()
+    manager = registry.plugin_manager()
+    before = set(registry.backends())
+    manager.register(plugin)
+    try:
+        assert set(registry.backends()) == before  # collected once, until reset
+        registry.reset()
+        assert set(registry.backends()) == before | {"ghost"}
+    finally:
+        manager.unregister(plugin)
+        registry.reset()
+    assert set(registry.backends()) == before
+
+
+def test_hook_kvstore_register_backends() -> None:
+    seen: list[Backend] = []
+    registry.plugin_manager().hook.kvstore_register_backends(register=seen.append)
+    names = [backend.name for backend in seen]
+    assert {"memory", "sqlite", "aurora", "dynamo"} <= set(names)
+    assert len(names) == len(set(names))
+    extras = {backend.name: backend.extra for backend in seen}
+    assert extras["aurora"] == "aurora"
+    assert extras["dynamo"] == "dynamo"
+
+
+def _hook_names() -> list[str]:
+    return [
+        name
+        for name, function in inspect.getmembers(hookspecs, inspect.isfunction)
+        if hasattr(function, "kvstore_spec")
+    ]
+
+
+def test_every_hook_has_a_test_of_its_own() -> None:
+    # As datasette does: a hook added to hookspecs without a test_hook_<name> fails here.
+    hooks = _hook_names()
+    assert hooks == ["kvstore_register_backends"] or len(hooks) > 1
+    tests = pathlib.Path(__file__).parent
+    source = "\n".join(path.read_text() for path in tests.rglob("test_*.py"))
+    missing = [hook for hook in hooks if f"def test_hook_{hook}(" not in source]
+    assert not missing, f"hooks without a test_hook_<name>: {missing}"

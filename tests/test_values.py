@@ -1,0 +1,192 @@
+"""kvstore.values against hand-computed DynamoDB sizes and the contract's value rules."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kvstore import InvalidArgument
+from kvstore.values import (
+    check_field_name,
+    check_item_size,
+    check_key_value,
+    check_kind,
+    item_size,
+    normalize_value,
+    number_size,
+    same_value,
+    value_identity,
+)
+
+# Sizes by AWS's documented rules ("DynamoDB item sizes and formats"): a string is its UTF-8 bytes,
+# a null or boolean 1 byte, a number 1 byte per two significant digits plus 1 (leading and
+# trailing zeros trimmed), a list or map 3 bytes plus its elements plus 1 byte per element, a map
+# element also counting its key's UTF-8 bytes; an item adds up its attribute names and values.
+HAND_SIZES: list[tuple[dict[str, Any], int]] = [
+    ({"id": "abc"}, 2 + 3),
+    ({"id": "é"}, 2 + 2),  # UTF-8 bytes, not characters
+    ({"€uro": "\U0001f600"}, 6 + 4),  # names count their UTF-8 bytes too
+    ({"id": "a", "t": True}, 3 + 1 + 1),
+    ({"id": "a", "f": False}, 3 + 1 + 1),
+    ({"id": "a", "n": None}, 3),  # a top-level None is absent
+    ({"id": "a", "l": []}, 3 + 1 + 3),
+    ({"id": "a", "m": {}}, 3 + 1 + 3),
+    ({"id": "a", "l": ["ab", True, None]}, 3 + 1 + 3 + (2 + 1) + (1 + 1) + (1 + 1)),
+    ({"id": "a", "m": {"key": "v", "é": False}}, 3 + 1 + 3 + (3 + 1 + 1) + (2 + 1 + 1)),
+    ({"id": "a", "l": [[]]}, 3 + 1 + 3 + (3 + 1)),
+    ({"id": "a", "m": {"k": {"j": [1]}}}, 3 + 1 + 3 + (1 + (3 + (1 + (3 + 2 + 1) + 1)) + 1)),
+    ({"n": 12}, 1 + (1 + 1)),  # two digits: one byte, plus one
+    ({"n": 7}, 1 + (1 + 1)),
+    ({"n": 1234}, 1 + (2 + 1)),
+    ({"n": 1200}, 1 + (1 + 1)),  # trailing zeros are trimmed
+    ({"n": 0.12}, 1 + (1 + 1)),
+    ({"n": 0.0012}, 1 + (1 + 1)),  # leading zeros are trimmed
+    ({"n": 12345678}, 1 + (4 + 1)),
+    ({"n": 10**18}, 1 + (1 + 1)),
+    ({"n": 0}, 1 + 1),
+]
+
+
+@pytest.mark.parametrize(("record", "size"), HAND_SIZES, ids=repr)
+def test_item_size_matches_dynamodb_documented_rules(record: dict[str, Any], size: int) -> None:
+    assert item_size(record) == size
+
+
+@pytest.mark.parametrize(
+    ("number", "size"),
+    [
+        (Decimal("1" * 38), 19 + 1),  # 38 digits: 19 pairs
+        (Decimal("0." + "12" * 19), 19 + 1),
+        (-5, 1 + 1 + 1),  # kvstore's reading: a negative number takes one byte more
+        (Decimal("-1234"), 2 + 1 + 1),
+        (Decimal("1E+125"), 1 + 1),
+        (Decimal("1E-130"), 1 + 1),
+    ],
+    ids=repr,
+)
+def test_number_size_counts_pairs_of_significant_digits(number: Any, size: int) -> None:
+    assert number_size(number) == size
+
+
+def test_number_sizes_pair_digits_around_the_decimal_point() -> None:
+    # DynamoDB stores numbers base 100 from the decimal point: 1.2 is "1" "20" (two pairs), 12 is
+    # one pair; by digit count alone both would be one byte plus one.
+    assert number_size(12) == 2
+    assert number_size(1.2) == 3
+    assert number_size(123) == 3
+    assert number_size(12.3) == 3
+    assert number_size(0.5) == 2
+
+
+@given(st.text(max_size=50), st.text(min_size=1, max_size=10).filter(lambda s: "\x00" not in s))
+def test_a_string_attribute_is_its_name_and_value_utf8_bytes(value: str, name: str) -> None:
+    try:
+        value.encode("utf-8")
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return
+    assert item_size({name: value}) == len(name.encode("utf-8")) + len(value.encode("utf-8"))
+
+
+def test_check_item_size_refuses_exactly_400_kib() -> None:
+    check_item_size({"id": "k", "blob": "x" * (409_599 - 7)})
+    with pytest.raises(InvalidArgument):
+        check_item_size({"id": "k", "blob": "x" * (409_600 - 7)})
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (2.0, 2),
+        (Decimal("2.50"), 2.5),
+        (Decimal("0.1"), 0.1),
+        (1e20, 1e20),
+        ((1, (2,)), [1, [2]]),
+        ({"a": (None,)}, {"a": [None]}),
+        (-0.0, 0),
+        (Decimal("-0"), 0),
+        (Decimal("9223372036854775807"), 2**63 - 1),
+        (Decimal("9223372036854775808"), 9.223372036854776e18),
+        (Decimal("-9223372036854775808"), -(2**63)),
+    ],
+    ids=repr,
+)
+def test_normalize_value_returns_canonical_values(value: Any, expected: Any) -> None:
+    got = normalize_value(value, "f")
+    assert got == expected
+    assert type(got) is type(expected)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [Decimal("1" * 39), Decimal("1E+126"), Decimal("9.99999E-131"), 2**63, float("nan"), {1}],
+    ids=repr,
+)
+def test_normalize_value_refuses_naming_the_field(value: Any) -> None:
+    with pytest.raises(InvalidArgument, match="myfield"):
+        normalize_value(value, "myfield")
+
+
+@given(st.integers(min_value=-(2**63), max_value=2**63 - 1))
+def test_every_int64_is_its_own_canonical_value(number: int) -> None:
+    assert normalize_value(number, "f") == number
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_a_float_in_range_reads_back_equal(number: float) -> None:
+    if number != 0 and not 1e-130 <= abs(number) < 1e126:
+        with pytest.raises(InvalidArgument):
+            normalize_value(number, "f")
+        return
+    assert normalize_value(number, "f") == number
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        (1, 1.0, True),
+        (1, True, False),
+        (0, False, False),
+        ("1", 1, False),
+        ([1, 2], [2, 1], False),
+        ([1], [1.0], True),
+        ({"a": 1, "b": 2}, {"b": 2, "a": 1}, True),
+        ({"a": 1}, {"a": 1, "b": None}, False),
+        (None, None, True),
+        ([True], [1], False),
+    ],
+    ids=repr,
+)
+def test_same_value_and_value_identity_agree_on_typed_equality(a: Any, b: Any, same: bool) -> None:
+    assert same_value(a, b) is same
+    assert same_value(b, a) is same
+    assert (value_identity(a) == value_identity(b)) is same
+
+
+@pytest.mark.parametrize("kind", ["abc", "a" * 63, "a_1"])
+def test_check_kind_accepts_valid_kinds(kind: str) -> None:
+    assert check_kind(kind) == kind
+
+
+@pytest.mark.parametrize("kind", ["ab", "a" * 64, "1ab", "Abc", None, 5, "ab\n"], ids=repr)
+def test_check_kind_refuses_invalid_kinds(kind: Any) -> None:
+    with pytest.raises(InvalidArgument):
+        check_kind(kind)
+
+
+@pytest.mark.parametrize("name", ["", "1a", "a-b", "x" * 64, None, "é"], ids=repr)
+def test_check_field_name_refuses_invalid_names(name: Any) -> None:
+    with pytest.raises(InvalidArgument):
+        check_field_name(name)
+
+
+def test_check_key_value_follows_the_key_type() -> None:
+    assert check_key_value("x" * 1024, "id", str) == "x" * 1024
+    assert check_key_value(5, "id", int) == 5
+    for value, key_type in (("x" * 1025, str), ("", str), (True, int), (1.0, int), ("1", int)):
+        with pytest.raises(InvalidArgument):
+            check_key_value(value, "id", key_type)
