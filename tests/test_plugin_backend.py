@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -23,7 +23,7 @@ pytest_plugins = ["pytester"]
 class TinyDriver(Driver):
     """A minimal correct driver: one dict of key -> record per kind, under one lock."""
 
-    tables: dict[str, dict[Key, Record]] = {}
+    tables: ClassVar[dict[str, dict[Key, Record]]] = {}
     lock = threading.RLock()
     batch_size = 3  # small, so batch calls really work in several chunks
 
@@ -135,7 +135,7 @@ class NoTableCheck(TinyDriver):
 class TinyBackend:
     """A ``Backend`` opening one of the drivers above."""
 
-    extra = None
+    extra: str | None = None
 
     def __init__(self, name: str, driver: type[TinyDriver]) -> None:
         self.name = name

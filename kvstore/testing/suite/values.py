@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime
-import enum
 import decimal
+import enum
 from collections.abc import Callable
 from typing import Any
 
