@@ -36,20 +36,18 @@ class StatementCounter:
 
     def __init__(self, connection: psycopg.Connection[Any]) -> None:
         self.connection = connection
-        self._file = tempfile.TemporaryFile()
 
     @contextmanager
     def counting(self) -> Iterator[list[int]]:
         """Yield a one-item list that holds, after the block, the statements sent in it."""
         result = [0]
-        self._file.seek(0)
-        self._file.truncate()
         pgconn = self.connection.pgconn
-        pgconn.trace(self._file.fileno())
-        pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
-        try:
-            yield result
-        finally:
-            pgconn.untrace()
-            self._file.seek(0)
-            result[0] = len(_SENT.findall(self._file.read().decode("utf-8", "replace")))
+        with tempfile.TemporaryFile() as trace:
+            pgconn.trace(trace.fileno())
+            pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+            try:
+                yield result
+            finally:
+                pgconn.untrace()
+                trace.seek(0)
+                result[0] = len(_SENT.findall(trace.read().decode("utf-8", "replace")))

@@ -137,7 +137,8 @@ def test_a_refused_login_is_a_config_error_without_the_password(
     for exc in _chain(info.value):
         assert PASSWORD not in str(exc)
         assert PASSWORD not in repr(exc)
-    assert PASSWORD not in repr(store) and PASSWORD not in repr(settings)
+    assert PASSWORD not in repr(store)
+    assert PASSWORD not in repr(settings)
 
 
 def test_an_unreachable_server_is_backend_unavailable() -> None:

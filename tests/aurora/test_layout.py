@@ -1,0 +1,202 @@
+"""Tables made by the migration helper: real columns for some fields, ``doc`` for the rest."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from kvstore import ConfigError, InvalidArgument, Store, create_store
+from kvstore.config import PostgresSettings
+from kvstore.testing import unique_kind
+from kvstore_aurora.migrate import create_kind_table, sqlalchemy_url
+from tests.aurora.helpers import connect
+
+COLUMNS = {
+    "name": "text",
+    "age": "bigint",
+    "price": "numeric",
+    "score": "double precision",
+    "active": "boolean",
+    "meta": "jsonb",
+}
+
+
+@pytest.fixture(scope="module")
+def engine(pg_settings: PostgresSettings) -> Iterator[Any]:
+    import sqlalchemy
+
+    made = sqlalchemy.create_engine(sqlalchemy_url(pg_settings))
+    yield made
+    made.dispose()
+
+
+@pytest.fixture
+def make_table(engine: Any, pg_settings: PostgresSettings) -> Any:
+    """Create a kind's table with ``create_kind_table`` (as a migration would); return a store."""
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+
+    def make(
+        columns: dict[str, Any], *, doc: bool = True, id_fields: Any = "id", key_types: Any = str
+    ) -> Store:
+        kind = unique_kind("lay")
+        with engine.begin() as connection:
+            op = Operations(MigrationContext.configure(connection))
+            create_kind_table(op, kind, id_fields, key_types, columns=columns, doc=doc)
+        return create_store(
+            kind, backend="aurora", settings=pg_settings, id_field=id_fields, key_type=key_types
+        )
+
+    return make
+
+
+def raw_row(settings: PostgresSettings, store: Store, key: str) -> dict[str, Any]:
+    with connect(settings) as connection:
+        cursor = connection.execute(f'SELECT * FROM "{store.kind}" WHERE id = %s', (key,))
+        row = cursor.fetchone()
+        assert row is not None
+        assert cursor.description is not None
+        return {column.name: value for column, value in zip(cursor.description, row, strict=True)}
+
+
+def test_fields_with_columns_go_to_their_columns(
+    make_table: Any, pg_settings: PostgresSettings
+) -> None:
+    store = make_table(COLUMNS)
+    record = {
+        "id": "a",
+        "name": "Ada",
+        "age": 36,
+        "price": 0.1,
+        "score": 2.5,
+        "active": True,
+        "meta": {"x": [1, 2.5]},
+        "other": [1, "b"],
+    }
+    assert store.put(record) == record
+    assert store.find({"id": "a"}) == record
+    row = raw_row(pg_settings, store, "a")
+    for field in COLUMNS:
+        assert row[field] is not None, field
+    assert row["doc"] == {"other": [1, "b"]}
+    for field, value in record.items():
+        assert store.find({field: value}) == record, field
+    assert store.find_in("age", [36, 37]) == [record]
+    assert store.find_in("price", [0.1]) == [record]
+
+
+def test_absent_fields_are_null_columns_and_filters_see_them_absent(make_table: Any) -> None:
+    store = make_table(COLUMNS)
+    store.put({"id": "a", "name": "Ada"})
+    assert store.find({"id": "a"}) == {"id": "a", "name": "Ada"}
+    assert store.find({"age": None}) == {"id": "a", "name": "Ada"}
+    assert store.update({"id": "a", "name": None, "age": 3}) == {"id": "a", "age": 3}
+    assert store.find_in("name", [None]) == [{"id": "a", "age": 3}]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", 1),
+        ("age", "3"),
+        ("age", 2.5),
+        ("age", True),
+        ("price", True),
+        ("price", "1"),
+        ("score", 2**53 + 1),
+        ("score", "x"),
+        ("active", 1),
+    ],
+)
+def test_a_value_that_does_not_fit_its_column_is_invalid(
+    make_table: Any, field: str, value: Any
+) -> None:
+    store = make_table(COLUMNS)
+    with pytest.raises(InvalidArgument, match=field):
+        store.put({"id": "a", field: value})
+    store.put({"id": "b"})
+    with pytest.raises(InvalidArgument, match=field):
+        store.update({"id": "b", field: value})
+    # A filter value the column cannot hold matches nothing.
+    assert store.find_all({field: value}) == []
+    assert store.find_in(field, [value]) == []
+
+
+def test_numbers_in_real_columns_read_back_canonical(make_table: Any) -> None:
+    store = make_table(COLUMNS)
+    record = {"id": "a", "price": 1e20, "score": 3, "age": -(2**63)}
+    assert store.put(record) == record
+    found = store.find({"id": "a"})
+    assert found == record
+    assert type(found["price"]) is float
+    assert type(found["score"]) is int
+
+
+def test_a_table_without_doc_rejects_other_fields(make_table: Any) -> None:
+    store = make_table({"name": "text"}, doc=False)
+    assert store.put({"id": "a", "name": "Ada"}) == {"id": "a", "name": "Ada"}
+    with pytest.raises(InvalidArgument, match=rf"'other'.*{store.kind}"):
+        store.put({"id": "b", "other": 1})
+    with pytest.raises(InvalidArgument, match="other"):
+        store.update({"id": "a", "other": 1})
+    assert store.find_all({"other": 1}) == []
+    assert store.find_all({"other": None}) == [{"id": "a", "name": "Ada"}]
+    assert store.put_many([{"id": "c", "name": "C"}]) == 1
+    assert store.count() == 2
+
+
+def test_composite_keys_with_real_columns(make_table: Any) -> None:
+    store = make_table({"name": "text"}, id_fields=("team_id", "seq"), key_types=(str, int))
+    store.put_many({"team_id": "t", "seq": n, "name": f"m{n}", "x": n} for n in range(3))
+    assert [r["seq"] for r in store.find_all({"team_id": "t"})] == [0, 1, 2]
+    assert store.find({"name": "m1"}) == {"team_id": "t", "seq": 1, "name": "m1", "x": 1}
+
+
+def test_a_key_column_of_the_wrong_type_is_a_config_error(
+    make_table: Any, pg_settings: PostgresSettings
+) -> None:
+    store = make_table({})
+    wrong = create_store(store.kind, backend="aurora", settings=pg_settings, key_type=int)
+    with pytest.raises(ConfigError, match="key_type"):
+        wrong.find({"id": 1})
+
+
+def test_a_missing_table_is_a_config_error_naming_the_migration(
+    pg_settings: PostgresSettings,
+) -> None:
+    store = create_store(unique_kind("gone"), backend="aurora", settings=pg_settings)
+    for call in (lambda: store.find({"id": "a"}), lambda: store.put({"id": "a"}), store.count):
+        with pytest.raises(ConfigError, match="migration"):
+            call()
+
+
+def test_a_dropped_table_is_noticed(pg_settings: PostgresSettings) -> None:
+    store = create_store(unique_kind("drop"), backend="aurora", settings=pg_settings)
+    store.ensure()
+    store.put({"id": "a"})
+    with connect(pg_settings) as connection:
+        connection.execute(f'DROP TABLE "{store.kind}"')
+    with pytest.raises(ConfigError):
+        store.find({"id": "a"})
+    store.ensure()
+    assert store.count() == 0
+
+
+def test_db_schema_is_respected(pg_settings: PostgresSettings) -> None:
+    schema = "Kv Schema"
+    with connect(pg_settings) as connection:
+        connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    kind = unique_kind("sch")
+    store = create_store(kind, backend="aurora", settings=pg_settings._replace(schema=schema))
+    store.ensure()
+    store.put({"id": "a"})
+    with connect(pg_settings) as connection:
+        found = connection.execute(
+            "SELECT table_schema FROM information_schema.tables WHERE table_name = %s", (kind,)
+        ).fetchall()
+    assert found == [(schema,)]
+    other = create_store(kind, backend="aurora", settings=pg_settings)
+    with pytest.raises(ConfigError):
+        other.count()

@@ -1,0 +1,85 @@
+"""Eight threads racing on create and find_or_create for the same keys: one winner per key."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from kvstore import AlreadyExists, Store, create_store
+from kvstore.config import PostgresSettings
+from kvstore.testing import unique_kind
+
+THREADS = 8
+KEYS = 20
+
+
+@pytest.fixture
+def store(pg_settings: PostgresSettings) -> Store:
+    made = create_store(unique_kind("race"), backend="aurora", settings=pg_settings)
+    made.ensure()
+    return made
+
+
+def race(work: Callable[[int], Any]) -> list[list[Any]]:
+    """Run ``work(thread)`` in THREADS threads started together; each returns its results."""
+    barrier = threading.Barrier(THREADS)
+    results: list[list[Any]] = [[] for _ in range(THREADS)]
+
+    def run(thread: int) -> None:
+        barrier.wait()
+        results[thread] = work(thread)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_one_create_wins_each_key(store: Store) -> None:
+    def work(thread: int) -> list[Any]:
+        outcome: list[Any] = []
+        for key in range(KEYS):
+            try:
+                store.create({"id": f"k{key}", "by": thread})
+                outcome.append(key)
+            except AlreadyExists:
+                pass
+        return outcome
+
+    results = race(work)
+    won = sorted(key for keys in results for key in keys)
+    assert won == list(range(KEYS))  # every key created exactly once
+    for thread, keys in enumerate(results):
+        for key in keys:
+            assert store.find({"id": f"k{key}"}) == {"id": f"k{key}", "by": thread}
+
+
+def test_find_or_create_returns_the_winners_record_to_everyone(store: Store) -> None:
+    def work(thread: int) -> list[Any]:
+        return [
+            store.find_or_create({"id": f"k{key}"}, {"id": f"k{key}", "by": thread})
+            for key in range(KEYS)
+        ]
+
+    results = race(work)
+    stored = {record["id"]: record for record in store.find_all()}
+    assert len(stored) == KEYS
+    for per_thread in results:
+        assert per_thread == [stored[f"k{key}"] for key in range(KEYS)]
+
+
+def test_racing_ensures_create_the_table_once(pg_settings: PostgresSettings) -> None:
+    kind = unique_kind("ens")
+
+    def work(thread: int) -> list[Any]:
+        store = create_store(kind, backend="aurora", settings=pg_settings)
+        store.ensure()
+        return [store.put({"id": f"t{thread}"})]
+
+    race(work)
+    assert create_store(kind, backend="aurora", settings=pg_settings).count() == THREADS
