@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -11,7 +11,7 @@ from kvstore.testing import BackendFixtures, ContractTests
 
 class TestDynamoMotoContract(ContractTests, BackendFixtures):
     backend = "dynamo"
-    unsupported = {
+    unsupported: ClassVar[dict[str, str]] = {
         "atomic_conditional_writes": "moto's conditional writes are not atomic across threads",
         "exact_item_size": "moto sizes numbers its own way",
     }

@@ -1,0 +1,126 @@
+"""The dynamo backend makes the fewest calls: GetItem, Query, BatchGetItem, BatchWriteItem, pages."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from kvstore import AlreadyExists, Store, create_store
+from kvstore.testing import unique_kind
+from kvstore_dynamo import batch
+from tests.dynamo.hooks import Calls
+
+
+def make(client: Any, **kwargs: Any) -> Store:
+    store = create_store(unique_kind(), backend="dynamo", client=client, **kwargs)
+    store.ensure()
+    return store
+
+
+def test_creating_a_store_makes_no_call(client: Any) -> None:
+    calls = Calls(client)
+    create_store(unique_kind(), backend="dynamo", client=client)
+    assert calls.total() == 0
+
+
+def test_find_by_whole_key_is_one_get_item(client: Any) -> None:
+    store = make(client, id_field=("team", "seq"), key_type=(str, int))
+    store.put({"team": "t", "seq": 1, "v": 1})
+    calls = Calls(client)
+    assert store.find({"team": "t", "seq": 1}) == {"team": "t", "seq": 1, "v": 1}
+    assert dict(calls.counts) == {"GetItem": 1}
+
+
+def test_a_filter_on_the_partition_key_is_one_query(client: Any) -> None:
+    store = make(client, id_field=("team", "seq"), key_type=(str, int))
+    store.put_many([{"team": t, "seq": i, "v": i % 2} for t in "ab" for i in range(5)])
+    calls = Calls(client)
+    assert [r["seq"] for r in store.find_all({"team": "a", "v": 1})] == [1, 3]
+    assert store.count({"team": "b"}) == 5
+    assert dict(calls.counts) == {"Query": 2}
+
+
+def test_find_in_250_keys_is_3_batch_get_item(client: Any) -> None:
+    store = make(client)
+    store.put_many([{"id": f"k{i:03}"} for i in range(300)])
+    wanted = [f"k{i:03}" for i in range(250)]
+    calls = Calls(client)
+    assert [r["id"] for r in store.find_in("id", wanted)] == wanted
+    assert dict(calls.counts) == {"BatchGetItem": math.ceil(250 / batch.GET_BATCH)}
+    assert calls["BatchGetItem"] == 3
+
+
+def test_put_many_100_records_is_4_batch_write_item(client: Any) -> None:
+    store = make(client)
+    calls = Calls(client)
+    assert store.put_many({"id": f"k{i:03}", "v": i} for i in range(100)) == 100
+    assert dict(calls.counts) == {"BatchWriteItem": math.ceil(100 / batch.WRITE_BATCH)}
+    assert calls["BatchWriteItem"] == 4
+    assert store.count() == 100
+
+
+def test_remove_in_and_truncate_are_batch_writes(client: Any) -> None:
+    store = make(client)
+    store.put_many({"id": f"k{i:03}"} for i in range(60))
+    calls = Calls(client)
+    assert store.remove_in("id", [f"k{i:03}" for i in range(50)]) == 50
+    assert dict(calls.counts) == {"BatchGetItem": 1, "BatchWriteItem": 2}
+    calls.reset()
+    assert store.truncate(force=True) == 10
+    assert dict(calls.counts) == {"Scan": 1, "BatchWriteItem": 1}
+
+
+def test_no_table_call_outside_ensure(client: Any) -> None:
+    # Production roles often lack DescribeTable/CreateTable: only ensure() may call them.
+    store = make(client)
+    calls = Calls(client)
+    store.put({"id": "a", "v": 1})
+    store.create({"id": "b"})
+    store.update({"id": "a", "v": 2})
+    store.find({"id": "a"})
+    store.find_all({"v": 2})
+    store.find_in("v", [2])
+    store.count()
+    store.remove({"id": "b"})
+    store.native()
+    assert not {"DescribeTable", "CreateTable"} & set(calls.counts)
+    calls.reset()
+    store.ensure()
+    assert calls["CreateTable"] == 0  # it exists: described, not created
+
+
+def test_update_is_one_update_item(client: Any) -> None:
+    store = make(client)
+    store.put({"id": "a", "v": 1, "w": 1})
+    calls = Calls(client)
+    assert store.update({"id": "a", "v": 2, "w": None, "x": [1]}) == {"id": "a", "v": 2, "x": [1]}
+    assert dict(calls.counts) == {"UpdateItem": 1}
+
+
+def test_create_on_a_taken_key_returns_the_holder_without_a_read(client: Any) -> None:
+    store = make(client)
+    store.put({"id": "a", "v": 1})
+    calls = Calls(client)
+    with pytest.raises(AlreadyExists) as info:
+        store.create({"id": "a", "v": 2})
+    assert info.value.existing == {"id": "a", "v": 1}
+    assert dict(calls.counts) == {"PutItem": 1}
+
+
+def test_find_or_create_losing_a_race_returns_the_winner_without_a_second_read(
+    client: Any,
+) -> None:
+    store = make(client)
+    table = store.native().table_name
+    winner = {"id": {"S": "a"}, "v": {"N": "1"}}
+
+    def race(**_: Any) -> None:  # another process creates the record right after our read
+        client.meta.events.unregister("after-call.dynamodb.GetItem", race)
+        client.put_item(TableName=table, Item=winner)
+
+    client.meta.events.register("after-call.dynamodb.GetItem", race)
+    calls = Calls(client)
+    assert store.find_or_create({"id": "a"}, {"id": "a", "v": 2}) == {"id": "a", "v": 1}
+    assert calls["GetItem"] == 1  # the failed conditional put told us who holds the key
