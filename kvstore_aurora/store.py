@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
 from kvstore.backend import Driver, Filters, Key, KindSchema, Record
@@ -130,9 +131,10 @@ class AuroraDriver(Driver):
         )
 
     def _declare(
-        self, connection: Connection, name: sql.Identifier, filters: Filters
+        self, connection: Connection, name: sql.Identifier, filters: Filters, begin: bool
     ) -> tuple[Layout, list[tuple[Any, ...]]] | None:
-        """Open the cursor and fetch its first page, in one round trip (a pipeline)."""
+        """Open the cursor (in a new transaction when ``begin``) and fetch its first page, in one
+        round trip (a pipeline)."""
         layout = self._layout(connection)
         where = where_clause(layout, filters)
         if where.never:
@@ -141,7 +143,8 @@ class AuroraDriver(Driver):
             name, self._select_sql(layout, where)
         )
         with connection.pipeline():
-            connection.execute("BEGIN")
+            if begin:
+                connection.execute("BEGIN")
             connection.execute(declare, where.params)
             rows = connection.execute(self._fetch(name)).fetchall()
         return layout, rows
@@ -151,10 +154,20 @@ class AuroraDriver(Driver):
         return sql.SQL("FETCH FORWARD {} FROM {}").format(sql.Literal(PAGE_SIZE), name)
 
     @staticmethod
-    def _end(connection: Connection) -> None:
-        if connection.info.transaction_status != 0 and not connection.closed:
-            # When even this fails, the pool closes the unusable connection.
-            with contextlib.suppress(Exception):
+    def _end(connection: Connection, owned: bool, name: sql.Identifier) -> None:
+        """End the cursor's transaction (or, in the caller's transaction, close the cursor)."""
+        status = connection.info.transaction_status
+        if connection.closed or status == TransactionStatus.IDLE:
+            return
+        # When even this fails, the pool closes the unusable connection.
+        with contextlib.suppress(Exception):
+            if not owned:
+                connection.execute(sql.SQL("CLOSE {}").format(name))
+            elif status == TransactionStatus.INTRANS:
+                # Commit, not roll back: on an injected connection, calls made while iterating
+                # ran in this transaction.
+                connection.execute("COMMIT")
+            else:
                 connection.execute("ROLLBACK")
 
     def _stream(self, filters: Filters) -> Iterator[Record]:
@@ -168,10 +181,12 @@ class AuroraDriver(Driver):
         with self._errors():
             for attempt in (0, 1):
                 with self.pool.connection(fresh=attempt > 0) as connection:
+                    # An injected connection may already be in a transaction (nested iterations).
+                    owned = connection.info.transaction_status == TransactionStatus.IDLE
                     try:
-                        opened = self._declare(connection, name, filters)
+                        opened = self._declare(connection, name, filters, begin=owned)
                     except psycopg.Error as exc:
-                        self._end(connection)
+                        self._end(connection, owned, name)
                         lost = is_connection_lost(exc, connection)
                         if attempt or not lost or not self.pool.replaceable:
                             raise
@@ -186,9 +201,8 @@ class AuroraDriver(Driver):
                             if len(rows) < PAGE_SIZE:
                                 break
                             rows = connection.execute(self._fetch(name)).fetchall()
-                        connection.execute("COMMIT")
                     finally:
-                        self._end(connection)
+                        self._end(connection, owned, name)
                     return
 
     def count(self, filters: Filters) -> int:

@@ -1,0 +1,75 @@
+"""iter_all: a server-side cursor, page by page, in bounded memory, with calls made meanwhile."""
+
+from __future__ import annotations
+
+import tracemalloc
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from kvstore import Store, create_store
+from kvstore.config import PostgresSettings
+from kvstore.testing import unique_kind
+from kvstore_aurora import store as aurora_store
+from tests.aurora.helpers import connect
+
+ROWS = 3000
+
+
+@pytest.fixture(params=["pooled", "injected"])
+def store(request: pytest.FixtureRequest, pg_settings: PostgresSettings) -> Iterator[Store]:
+    options: dict[str, Any] = {"settings": pg_settings}
+    connection = None
+    if request.param == "injected":
+        connection = options["connection"] = connect(pg_settings)
+    made = create_store(unique_kind("iter"), backend="aurora", **options)
+    made.ensure()
+    made.put_many({"id": f"r{n:05}", "n": n, "pad": "x" * 200} for n in range(ROWS))
+    yield made
+    if connection is not None:
+        connection.close()
+
+
+def test_writes_while_iterating_are_kept_even_when_the_loop_breaks(store: Store) -> None:
+    for seen, record in enumerate(store.iter_all({"pad": "x" * 200})):
+        store.update({"id": record["id"], "touched": True})
+        if seen == 1500:
+            break
+    assert store.count({"touched": True}) == 1501
+    assert store.find({"id": "r00000"}) == {
+        "id": "r00000",
+        "n": 0,
+        "pad": "x" * 200,
+        "touched": True,
+    }
+
+
+def test_nested_iterations(store: Store) -> None:
+    outer = store.iter_all({"n": 1})
+    first = next(outer)
+    assert sum(1 for _ in store.iter_all()) == ROWS
+    assert list(outer) == []
+    assert first["n"] == 1
+    assert store.count() == ROWS
+
+
+def test_iter_all_memory_is_bounded_by_the_page(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(aurora_store, "PAGE_SIZE", 100)
+    tracemalloc.start()
+    try:
+        everything = store.find_all()
+        _, whole = tracemalloc.get_traced_memory()
+        del everything
+        tracemalloc.reset_peak()
+        base, _ = tracemalloc.get_traced_memory()
+        count = 0
+        for _record in store.iter_all():
+            count += 1
+        _, streamed = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == ROWS
+    assert streamed - base < whole / 5
