@@ -57,12 +57,20 @@ def check_kind(kind: object) -> str:
     return kind
 
 
+_known_fields: set[str] = set()
+"""Field names already found valid: a process uses few, and each record checks every one."""
+
+
 def check_field_name(name: object) -> str:
     """Return ``name`` when it is a valid top-level field name (``[A-Za-z_][A-Za-z0-9_]*``, <= 63)."""
+    if type(name) is str and name in _known_fields:
+        return name
     if not isinstance(name, str) or not _FIELD.fullmatch(name):
         raise InvalidArgument(
             f"invalid field name {name!r}: [A-Za-z_][A-Za-z0-9_]*, at most 63 characters"
         )
+    if type(name) is str and len(_known_fields) < 10_000:
+        _known_fields.add(name)
     return name
 
 
@@ -102,7 +110,12 @@ def _decimal_number(value: Decimal, field: str) -> int | float:
         as_int = int(value)
         if INT64_MIN <= as_int <= INT64_MAX:
             return as_int
-    return float(value)
+    # Rounding to a float may land on an integer (0.999...9 with 38 nines is 1.0): the canonical
+    # value must normalise to itself, or backends storing "1" would read back an int.
+    as_float = float(value)
+    if as_float.is_integer() and INT64_MIN <= as_float <= INT64_MAX:
+        return int(as_float)
+    return as_float
 
 
 def _number(value: int | float | Decimal, field: str) -> int | float:
@@ -132,6 +145,18 @@ def normalize_value(value: Any, field: str, depth: int = 0) -> Any:
 
     ``depth`` counts the lists and dicts around ``value`` inside its field.
     """
+    # Fast paths for the common plain values (put_many validates every field of every record);
+    # anything unusual falls through to the full checks below.
+    kind = type(value)
+    if kind is str:
+        if value.isascii() and "\x00" not in value:  # ASCII: valid UTF-8, no surrogates
+            return value
+    elif kind is int:
+        if INT64_MIN <= value <= INT64_MAX:
+            return value
+    elif kind is float:
+        if 1e-130 <= abs(value) < 1e126 and not value.is_integer():
+            return value
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -198,6 +223,9 @@ def value_identity(value: Any) -> Any:
 def number_size(value: int | float | Decimal) -> int:
     """Bytes DynamoDB counts for a number: one per pair of significant digits, plus one, plus one
     more when negative (digits pair up around the decimal point, as DynamoDB stores them base 100)."""
+    kind = type(value)
+    if kind is int or kind is float:
+        return _text_number_size(str(value) if kind is int else repr(value))
     number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
     if number.is_zero():
         return 1
@@ -208,7 +236,27 @@ def number_size(value: int | float | Decimal) -> int:
     return min(pairs + 1 + sign, 21)
 
 
+def _text_number_size(text: str) -> int:
+    """``number_size`` from a number's ``str``/``repr`` (``-12.5e-07``), without ``Decimal``."""
+    negative = text[0] == "-"
+    mantissa, _, power = text.lstrip("-").partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = (whole + fraction).lstrip("0")
+    significant = digits.rstrip("0")
+    if not significant:
+        return 1  # zero
+    exponent = (int(power) if power else 0) - len(fraction) + len(digits) - len(significant)
+    highest = exponent + len(significant) - 1
+    pairs = highest // 2 - exponent // 2 + 1
+    return min(pairs + 1 + negative, 21)
+
+
 def _value_size(value: Any) -> int:
+    kind = type(value)
+    if kind is str:
+        return len(value) if value.isascii() else len(value.encode("utf-8"))
+    if kind is int or kind is float:
+        return _text_number_size(str(value) if kind is int else repr(value))
     if isinstance(value, str):
         return len(value.encode("utf-8"))
     if value is None or isinstance(value, bool):
@@ -226,11 +274,13 @@ def _value_size(value: Any) -> int:
 
 def item_size(record: Mapping[str, Any]) -> int:
     """The size DynamoDB gives ``record`` (canonical): UTF-8 attribute names plus their values."""
-    return sum(
-        len(name.encode("utf-8")) + _value_size(value)
-        for name, value in record.items()
-        if value is not None
-    )
+    size = 0
+    for name, value in record.items():
+        if value is not None:
+            size += (len(name) if name.isascii() else len(name.encode("utf-8"))) + _value_size(
+                value
+            )
+    return size
 
 
 def check_item_size(record: Mapping[str, Any]) -> None:

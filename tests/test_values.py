@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from kvstore import InvalidArgument
@@ -190,3 +190,24 @@ def test_check_key_value_follows_the_key_type() -> None:
     for value, key_type in (("x" * 1025, str), ("", str), (True, int), (1.0, int), ("1", int)):
         with pytest.raises(InvalidArgument):
             check_key_value(value, "id", key_type)
+
+
+@given(
+    st.one_of(
+        st.decimals(allow_nan=False, allow_infinity=False, places=None),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.integers(),
+    )
+)
+@example(Decimal("0." + "9" * 38))
+@example(Decimal("9007199254740993.5"))
+def test_a_canonical_number_is_its_own_canonical_form(number: Any) -> None:
+    try:
+        once = normalize_value(number, "f")
+    except InvalidArgument:
+        return
+    twice = normalize_value(once, "f")
+    assert (type(twice), twice) == (type(once), once)
+    assert not isinstance(once, Decimal)
+    if isinstance(once, float):
+        assert not (once.is_integer() and -(2**63) <= once < 2**63)

@@ -32,7 +32,8 @@ ACCEPTED: list[tuple[Any, Any]] = [
     (INT64_MIN, INT64_MIN),
     (2**53 + 1, 2**53 + 1),
     (Decimal("1" * 38), float("1" * 38)),  # 38 significant digits
-    (Decimal("0." + "9" * 38), float("0." + "9" * 38)),
+    (Decimal("0." + "9" * 38), 1),  # the nearest float, 1.0, is integral
+    (Decimal("0." + "1" * 38), float("0." + "1" * 38)),
     (Decimal("1" * 38 + "0" * 20), float("1" * 38 + "0" * 20)),  # trailing zeros don't count
     (Decimal("1.5" + "0" * 60), 1.5),
     (Decimal("0.0000" + "3" * 38), float("0.0000" + "3" * 38)),  # leading zeros don't count
