@@ -154,9 +154,8 @@ def normalize_value(value: Any, field: str, depth: int = 0) -> Any:
     elif kind is int:
         if INT64_MIN <= value <= INT64_MAX:
             return value
-    elif kind is float:
-        if 1e-130 <= abs(value) < 1e126 and not value.is_integer():
-            return value
+    elif kind is float and 1e-130 <= abs(value) < 1e126 and not value.is_integer():
+        return value
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, str):
@@ -223,9 +222,10 @@ def value_identity(value: Any) -> Any:
 def number_size(value: int | float | Decimal) -> int:
     """Bytes DynamoDB counts for a number: one per pair of significant digits, plus one, plus one
     more when negative (digits pair up around the decimal point, as DynamoDB stores them base 100)."""
-    kind = type(value)
-    if kind is int or kind is float:
-        return _text_number_size(str(value) if kind is int else repr(value))
+    if type(value) is int:
+        return _int_size(value)
+    if type(value) is float:
+        return _text_number_size(repr(value))
     number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
     if number.is_zero():
         return 1
@@ -234,6 +234,17 @@ def number_size(value: int | float | Decimal) -> int:
     highest = exponent + len(digits) - 1
     pairs = highest // 2 - exponent // 2 + 1
     return min(pairs + 1 + sign, 21)
+
+
+def _int_size(value: int) -> int:
+    """``number_size`` of an int: its digits pair up from the units, trailing zeros not counted."""
+    if value == 0:
+        return 1
+    text = str(value)
+    negative = text[0] == "-"
+    digits = len(text) - negative
+    zeros = digits - len(text.rstrip("0")) + negative if text[-1] == "0" else 0
+    return min((digits - 1) // 2 - zeros // 2 + 2 + negative, 21)
 
 
 def _text_number_size(text: str) -> int:
@@ -255,8 +266,10 @@ def _value_size(value: Any) -> int:
     kind = type(value)
     if kind is str:
         return len(value) if value.isascii() else len(value.encode("utf-8"))
-    if kind is int or kind is float:
-        return _text_number_size(str(value) if kind is int else repr(value))
+    if kind is int:
+        return _int_size(value)
+    if kind is float:
+        return _text_number_size(repr(value))
     if isinstance(value, str):
         return len(value.encode("utf-8"))
     if value is None or isinstance(value, bool):
