@@ -28,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--cold-runs", type=int, help="processes per cold-start side (default 9)")
     parser.add_argument("--json", metavar="PATH", help="also write the results, samples included")
     parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="also profile kvstore's side of each case with pyinstrument, one text file a case",
+    )
+    parser.add_argument(
         "--memory", action="store_true", help="also measure iter_all's peak RSS on big tables"
     )
     parser.add_argument("--memory-rows", type=int, help="aurora rows (--memory; 1,000,000)")
@@ -87,11 +92,31 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _run_cases(cases: Sequence[Case], rounds: int) -> list[Row]:
+def _profile(case: Case, directory: str) -> None:
+    from pyinstrument import Profiler
+
+    os.makedirs(directory, exist_ok=True)
+    profiler = Profiler(interval=0.0005)
+    for _ in range(3):
+        if case.before is not None:
+            case.before()
+        profiler.start()
+        case.kvstore()
+        profiler.stop()
+    name = "".join(c if c.isalnum() else "-" for c in f"{case.backend}-{case.operation}")
+    path = os.path.join(directory, name + ".txt")
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(profiler.output_text(unicode=False, color=False, show_all=False))
+    _progress(f"  profile: {path}")
+
+
+def _run_cases(cases: Sequence[Case], rounds: int, profile: str | None) -> list[Row]:
     rows: list[Row] = []
     for case in cases:
         started = time.perf_counter()
         found = measure(case, rounds)
+        if profile:
+            _profile(case, profile)
         ratios = ", ".join(f"{row.versus} {row.ratio:.2f}" for row in found)
         _progress(
             f"  {case.backend}: {case.operation}: {ratios} ({time.perf_counter() - started:.1f} s)"
@@ -100,13 +125,15 @@ def _run_cases(cases: Sequence[Case], rounds: int) -> list[Row]:
     return rows
 
 
-def _section(name: str, build: Callable[[], tuple[list[Case], Any]], rounds: int) -> list[Row]:
+def _section(
+    name: str, build: Callable[[], tuple[list[Case], Any]], rounds: int, profile: str | None
+) -> list[Row]:
     _progress(f"{name}: loading data")
     started = time.perf_counter()
     cases, cleanup = build()
     _progress(f"{name}: data ready in {time.perf_counter() - started:.1f} s")
     try:
-        return _run_cases(cases, rounds)
+        return _run_cases(cases, rounds, profile)
     finally:
         cleanup()
 
@@ -141,11 +168,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[Row] = []
     if "aurora" in chosen:
         assert conninfo is not None
-        rows += _section("aurora", lambda: aurora_cases(conninfo, sizes, tag), rounds)
+        rows += _section("aurora", lambda: aurora_cases(conninfo, sizes, tag), rounds, args.profile)
     if "dynamo" in chosen:
         from bench.dynamo import dynamo_cases
 
-        rows += _section("dynamo", lambda: dynamo_cases(sizes, tag), rounds)
+        rows += _section("dynamo", lambda: dynamo_cases(sizes, tag), rounds, args.profile)
     if "cold" in chosen:
         _progress("cold start")
         rows += cold_rows(["aurora", "dynamo"], tag, cold_runs)
