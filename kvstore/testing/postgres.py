@@ -141,11 +141,17 @@ def drop_database(name: str) -> None:
 
 def settings_for(name: str, **env: str) -> PostgresSettings:
     """Settings for database ``name`` on the test server (extra ``DB_*`` variables in ``env``)."""
-    from urllib.parse import urlsplit, urlunsplit
+    from urllib.parse import parse_qs, urlsplit, urlunsplit
 
     parts = urlsplit(server_url())
-    url = urlunsplit(parts._replace(path="/" + name))
-    return postgres_settings({"DATABASE_URL": url, "DB_CONNECT_TIMEOUT": "10", **env})
+    url = urlunsplit(parts._replace(path="/" + name, query=""))
+    settings = postgres_settings({"DATABASE_URL": url, "DB_CONNECT_TIMEOUT": "10", **env})
+    query = parse_qs(parts.query)
+    if "host" in query:  # a Unix socket directory (the embedded server's)
+        settings = settings._replace(host=query["host"][0])
+    if "port" in query:
+        settings = settings._replace(port=int(query["port"][0]))
+    return settings
 
 
 def test_database(name: str = TEST_DATABASE) -> PostgresSettings:  # noqa: PT028
