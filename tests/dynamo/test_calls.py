@@ -9,7 +9,9 @@ import pytest
 
 from kvstore import AlreadyExists, Store, create_store
 from kvstore.testing import unique_kind
+from kvstore.values import item_size
 from kvstore_dynamo import batch
+from tests.dynamo.conftest import local_client
 from tests.dynamo.hooks import Calls
 
 
@@ -124,3 +126,24 @@ def test_find_or_create_losing_a_race_returns_the_winner_without_a_second_read(
     calls = Calls(client)
     assert store.find_or_create({"id": "a"}, {"id": "a", "v": 2}) == {"id": "a", "v": 1}
     assert calls["GetItem"] == 1  # the failed conditional put told us who holds the key
+
+
+def test_a_scan_over_3_mb_follows_every_page(dynamodb_local: Any) -> None:
+    # DynamoDB's 1 MB page limit counts before the filter: a match may sit on any page.
+    client = local_client(dynamodb_local.endpoint)
+    store = make(client)
+    records = [{"id": f"k{i:02}", "blob": "x" * 100_000, "odd": i % 2 == 1} for i in range(32)]
+    store.put_many(records)
+    # A page stops once it holds 1 MB (the item crossing the line included): at least this many.
+    pages = sum(item_size(r) for r in records) // 2**20
+    assert pages >= 3
+    calls = Calls(client)
+    assert store.find_all() == records
+    assert calls["Scan"] >= pages
+    calls.reset()
+    assert [r["id"] for r in store.find_all({"odd": True})] == [r["id"] for r in records[1::2]]
+    assert calls["Scan"] >= pages
+    assert store.count({"odd": False}) == 16
+    assert sum(1 for _ in store.iter_all()) == 32
+    assert store.remove({"odd": True}) == 16
+    assert store.count() == 16

@@ -1,0 +1,186 @@
+"""The dynamo backend's options, client sharing, ensure(), native() and error mapping."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from kvstore import (
+    BackendUnavailable,
+    ConfigError,
+    InvalidArgument,
+    NotFound,
+    StoreError,
+    create_store,
+)
+from kvstore.testing import unique_kind
+from kvstore_dynamo import connection
+from tests.dynamo.conftest import FAKE_CREDENTIALS, REGION, local_client
+
+
+def test_unknown_and_conflicting_options_raise_type_error(client: Any) -> None:
+    with pytest.raises(TypeError, match="nope"):
+        create_store("things", backend="dynamo", nope=1)
+    with pytest.raises(TypeError):
+        create_store("things", backend="dynamo", client=client, region="eu-west-1")
+    with pytest.raises(TypeError):
+        create_store("things", backend="dynamo", table_prefix=3)
+
+
+def test_a_missing_table_is_a_config_error_naming_it(client: Any) -> None:
+    kind = unique_kind()
+    store = create_store(kind, backend="dynamo", client=client, table_prefix="svc-dev-")
+    for call in (
+        lambda: store.find({"id": "a"}),
+        lambda: store.find_all({"v": 1}),
+        lambda: store.put({"id": "a"}),
+        lambda: store.update({"id": "a", "v": 1}),
+        lambda: store.put_many([{"id": "a"}]),
+        lambda: store.find_in("id", ["a"]),
+        lambda: store.count(),
+        lambda: store.truncate(force=True),
+    ):
+        with pytest.raises(ConfigError, match=f"svc-dev-{kind}") as info:
+            call()
+        assert "ensure()" in str(info.value)
+        assert info.value.__cause__ is not None
+
+
+def test_ensure_is_idempotent_and_checks_the_key(client: Any) -> None:
+    kind = unique_kind()
+    store = create_store(
+        kind, backend="dynamo", client=client, id_field=("a", "b"), key_type=(str, int)
+    )
+    store.ensure()
+    store.ensure()
+    description = client.describe_table(TableName=kind)["Table"]
+    assert description["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert {k["AttributeName"]: k["KeyType"] for k in description["KeySchema"]} == {
+        "a": "HASH",
+        "b": "RANGE",
+    }
+    assert {
+        d["AttributeName"]: d["AttributeType"] for d in description["AttributeDefinitions"]
+    } == {"a": "S", "b": "N"}
+    other = create_store(kind, backend="dynamo", client=client, id_field="a")
+    with pytest.raises(ConfigError, match="key"):
+        other.ensure()
+
+
+def test_the_environment_configures_the_client_and_it_is_shared(
+    dynamodb_local: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local.endpoint)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", FAKE_CREDENTIALS["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", FAKE_CREDENTIALS["aws_secret_access_key"])
+    monkeypatch.setenv("DYNAMO_TABLE_PREFIX", "envtest-")
+    monkeypatch.setattr(connection, "_clients", {})
+    one = create_store(unique_kind(), backend="dynamo")
+    two = create_store(unique_kind(), backend="dynamo")
+    assert connection._clients == {}  # no client before the first call
+    one.ensure()
+    one.put({"id": "a", "name": "x"})
+    native = one.native()
+    assert native.table_name == "envtest-" + one.kind
+    assert native.client is two.native().client
+    assert native.client.meta.endpoint_url == dynamodb_local.endpoint
+    tables = local_client(dynamodb_local.endpoint).list_tables()["TableNames"]
+    assert native.table_name in tables
+    # The Table resource works on the same table and leaves the stores' client low-level.
+    assert native.table.get_item(Key={"id": "a"})["Item"] == {"id": "a", "name": "x"}
+    assert native.table.name == native.table_name
+    assert one.find({"id": "a"}) == {"id": "a", "name": "x"}
+
+
+def test_an_injected_session_is_used(dynamodb_local: Any) -> None:
+    session = boto3.session.Session(region_name=REGION, **FAKE_CREDENTIALS)
+    store = create_store(
+        unique_kind(), backend="dynamo", session=session, endpoint_url=dynamodb_local.endpoint
+    )
+    store.ensure()
+    store.put({"id": "a"})
+    assert store.native().client.meta.endpoint_url == dynamodb_local.endpoint
+    assert store.find({"id": "a"}) == {"id": "a"}
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def test_an_unreachable_endpoint_is_backend_unavailable() -> None:
+    client = local_client(
+        f"http://127.0.0.1:{_closed_port()}", retries={"max_attempts": 1}, connect_timeout=1
+    )
+    store = create_store(unique_kind(), backend="dynamo", client=client)
+    with pytest.raises(BackendUnavailable) as info:
+        store.find({"id": "a"})
+    assert isinstance(info.value, ConnectionError)
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("ProvisionedThroughputExceededException", 400, BackendUnavailable),
+        ("ThrottlingException", 400, BackendUnavailable),
+        ("InternalServerError", 500, BackendUnavailable),
+        ("UnrecognizedClientException", 400, ConfigError),
+        ("AccessDeniedException", 400, ConfigError),
+        ("ResourceNotFoundException", 400, ConfigError),
+        ("ValidationException", 400, StoreError),
+        ("SomethingNewException", 400, StoreError),
+    ],
+)
+def test_client_errors_are_mapped(client: Any, code: str, status: int, expected: type) -> None:
+    store = create_store(unique_kind(), backend="dynamo", client=client)
+    with Stubber(client) as stub:
+        stub.add_client_error("get_item", service_error_code=code, http_status_code=status)
+        with pytest.raises(expected) as info:
+            store.find({"id": "a"})
+    assert type(info.value) is expected  # the most precise class, not a broader one
+    assert info.value.__cause__ is not None
+
+
+def test_a_too_large_item_refused_by_dynamodb_is_invalid_argument(client: Any) -> None:
+    store = create_store(unique_kind(), backend="dynamo", client=client)
+    with Stubber(client) as stub:
+        stub.add_client_error(
+            "update_item",
+            service_error_code="ValidationException",
+            service_message="Item size to update has exceeded the maximum allowed size",
+        )
+        with pytest.raises(InvalidArgument):
+            store.update({"id": "a", "v": 1})
+
+
+def test_update_of_a_missing_key_is_not_found(client: Any) -> None:
+    store = create_store(unique_kind(), backend="dynamo", client=client)
+    store.ensure()
+    with pytest.raises(NotFound):
+        store.update({"id": "nobody", "v": 1})
+    with pytest.raises(NotFound):
+        store.update({"id": "nobody"})
+    assert store.count() == 0  # UpdateItem's condition kept it from creating the record
+
+
+def test_no_credentials_is_a_config_error(
+    dynamodb_local: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    session = boto3.session.Session()
+    store = create_store(
+        unique_kind(), backend="dynamo", session=session, endpoint_url=dynamodb_local.endpoint
+    )
+    with pytest.raises(ConfigError, match="credentials"):
+        store.find({"id": "a"})
