@@ -15,6 +15,7 @@ import select
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import psycopg
@@ -39,13 +40,20 @@ def _int(text: str) -> int | float:
     return value if INT64_MIN <= value <= INT64_MAX else float(value)
 
 
-def loads(text: str | bytes) -> Any:
-    """JSON to canonical values: integers in the int64 range as ints, other numbers as floats.
+def _float(text: str) -> int | float:
+    value = float(text)
+    if value.is_integer():
+        # "2.0" (written by another tool) reads back as 2, exactly: through Decimal, so that
+        # "9007199254740993.0" is not rounded to 2**53.
+        exact = Decimal(text)
+        if exact == exact.to_integral_value() and INT64_MIN <= exact <= INT64_MAX:
+            return int(exact)
+    return value
 
-    A number written with a point or exponent stays a float even when integral: kvstore only
-    writes one for a float it was handed (e.g. Decimal("0.99...9") rounded to 1.0), never for an int.
-    """
-    return json.loads(text, parse_int=_int)
+
+def loads(text: str | bytes) -> Any:
+    """JSON to canonical values: integral numbers in the int64 range as ints, others as floats."""
+    return json.loads(text, parse_int=_int, parse_float=_float)
 
 
 def dumps(value: Any) -> str:

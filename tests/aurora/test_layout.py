@@ -200,3 +200,32 @@ def test_db_schema_is_respected(pg_settings: PostgresSettings) -> None:
     other = create_store(kind, backend="aurora", settings=pg_settings)
     with pytest.raises(ConfigError):
         other.count()
+
+
+def test_numbers_written_by_other_tools_read_back_canonical(
+    pg_settings: PostgresSettings,
+) -> None:
+    store = create_store(unique_kind("foreign"), backend="aurora", settings=pg_settings)
+    store.ensure()
+    doc = (
+        '{"a": 2.0, "b": 9007199254740993.0, "c": 1e20, "d": 100000000000000000000,'
+        ' "e": 0.1, "f": [3.000, -0.0], "g": 9223372036854775808}'
+    )
+    with connect(pg_settings) as connection:
+        connection.execute(
+            f'INSERT INTO "{store.kind}" (id, doc) VALUES (%s, %s::jsonb)', ("x", doc)
+        )
+    found = store.find({"id": "x"})
+    expected = {
+        "id": "x",
+        "a": 2,
+        "b": 2**53 + 1,
+        "c": 1e20,
+        "d": 1e20,
+        "e": 0.1,
+        "f": [3, 0],
+        "g": float(2**63),
+    }
+    assert found == expected
+    assert [type(found[k]) for k in "abcdeg"] == [int, int, float, float, float, float]
+    assert [type(v) for v in found["f"]] == [int, int]
