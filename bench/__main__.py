@@ -14,7 +14,7 @@ from typing import Any
 
 from bench.harness import Case, Row, measure, render_table, write_json
 
-SECTIONS = ("aurora", "dynamo", "cold")
+SECTIONS = ("aurora", "dynamo", "cold", "memory")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,7 +23,12 @@ def _parser() -> argparse.ArgumentParser:
         description="kvstore against psycopg 3 and the boto3 client, same servers, interleaved.",
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, few rounds (smoke run)")
-    parser.add_argument("--only", choices=SECTIONS, action="append", help="run only this section")
+    parser.add_argument(
+        "--only",
+        choices=SECTIONS,
+        action="append",
+        help="run only this section (repeatable); memory runs only with --memory or --only memory",
+    )
     parser.add_argument("--rounds", type=int, help="timed rounds per case (default 7, quick 3)")
     parser.add_argument("--cold-runs", type=int, help="processes per cold-start side (default 9)")
     parser.add_argument("--json", metavar="PATH", help="also write the results, samples included")
@@ -145,20 +150,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bench.servers import dynamo_endpoint, postgres_conninfo, postgres_version
 
     args = _parser().parse_args(argv)
-    chosen = args.only or list(SECTIONS)
+    chosen = args.only or ["aurora", "dynamo", "cold"]
+    if args.memory and "memory" not in chosen:
+        chosen.append("memory")
+    backends = [name for name in ("aurora", "dynamo") if name in chosen] or ["aurora", "dynamo"]
     rounds = args.rounds or (3 if args.quick else 7)
     cold_runs = args.cold_runs or (3 if args.quick else 9)
     sizes = Sizes(quick=args.quick)
     tag = f"{os.getpid()}"
     servers: dict[str, str] = {}
     conninfo = None
-    if "aurora" in chosen or "cold" in chosen:
+    if "aurora" in backends or "cold" in chosen:
         from bench.servers import database_url
 
         conninfo = postgres_conninfo()
         os.environ["DATABASE_URL"] = database_url(conninfo)
         servers["aurora"] = postgres_version(conninfo)
-    if "dynamo" in chosen or "cold" in chosen:
+    if "dynamo" in backends or "cold" in chosen:
         from bench.dynamo import dynamo_environment
 
         endpoint, description = dynamo_endpoint()
@@ -176,11 +184,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "cold" in chosen:
         _progress("cold start")
         rows += cold_rows(["aurora", "dynamo"], tag, cold_runs)
-    if args.memory:
+    if "memory" in chosen:
         from bench.rss import memory_rows
 
         rows += memory_rows(
-            [name for name in ("aurora", "dynamo") if name in chosen or "cold" in chosen],
+            backends,
             tag,
             rows=args.memory_rows or 1_000_000,
             megabytes=args.memory_mb or 50,

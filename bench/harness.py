@@ -110,12 +110,20 @@ def _round_trips(case: Case, action: Action) -> float | None:
     return count / case.calls
 
 
-def measure(case: Case, rounds: int) -> list[Row]:
-    """Time ``case`` over ``rounds`` interleaved rounds, after an untimed warm-up and count."""
+def measure(case: Case, rounds: int, warm_up: float = 1.0) -> list[Row]:
+    """Time ``case`` over ``rounds`` interleaved rounds, after an untimed warm-up and count.
+
+    The warm-up runs every side at least once and for at least ``warm_up`` seconds in all:
+    connections, prepared statements, caches, and DynamoDB Local's JIT compiler.
+    """
     sides: list[tuple[str, Action]] = [("kvstore", case.kvstore)]
     sides += [(raw.label, raw.run) for raw in case.raws]
-    for _label, action in sides:
-        _timed(case, action)  # warm-up: connections, prepared statements, caches
+    deadline = time.perf_counter() + warm_up
+    while True:
+        for _label, action in sides:
+            _timed(case, action)
+        if time.perf_counter() >= deadline:
+            break
     trips = {label: _round_trips(case, action) for label, action in sides}
     times: dict[str, list[float]] = {label: [] for label, _ in sides}
     for number in range(rounds):
