@@ -94,6 +94,13 @@ class Pool:
         return f"<Pool {self.settings.describe()} idle={len(self._idle)}>"
 
     @property
+    def cache_key(self) -> object:
+        """What identifies the database behind this pool (for caches of table layouts)."""
+        if self._injected is not None:
+            return ("injected", id(self._injected))
+        return self.settings._replace(schema=None, source="")
+
+    @property
     def replaceable(self) -> bool:
         """Whether a lost connection can be replaced (not for an injected connection)."""
         return self._injected is None

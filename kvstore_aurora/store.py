@@ -22,7 +22,7 @@ from kvstore.backend import Driver, Filters, Key, KindSchema, Record
 from kvstore.config import PostgresSettings, postgres_settings
 from kvstore.errors import AlreadyExists, ConfigError, NotFound
 from kvstore_aurora import layout as layouts
-from kvstore_aurora.connection import Connection, Pool, get_pool
+from kvstore_aurora.connection import Connection, Pool, dumps, get_pool
 from kvstore_aurora.errors import is_connection_lost, map_exceptions, missing_table
 from kvstore_aurora.layout import Layout, decode
 from kvstore_aurora.sql import Where, find_in_clause, where_clause
@@ -48,7 +48,7 @@ class AuroraDriver(Driver):
         super().__init__(schema)
         self.pool = pool
         self.db_schema = db_schema
-        self._layout_key = (pool.settings._replace(schema=None), db_schema, schema)
+        self._layout_key = (pool.cache_key, db_schema, schema)
 
     def __repr__(self) -> str:
         return f"<AuroraDriver kind={self.schema.kind!r} on {self.pool.settings.describe()}>"
@@ -350,18 +350,21 @@ class AuroraDriver(Driver):
     def put_many(self, records: Sequence[Record]) -> None:
         def run(connection: Connection) -> None:
             layout = self._layout(connection)
-            rows = [self._row(layout, record) for record in records]
-            columns = list(zip(*rows, strict=True))
+            # JSON is dumped here, once, so that its size is known for splitting the batch.
+            rows = [
+                [dumps(v.obj) if isinstance(v, Jsonb) else v for v in self._row(layout, record)]
+                for record in records
+            ]
             casts = [c.cast for c in layout.keys]
             casts += [c.cast for c in layout.columns.values() if c.kind != "unsupported"]
             if layout.has_doc:
                 casts.append(sql.SQL("jsonb"))
             source = sql.SQL("SELECT * FROM unnest({})").format(
-                sql.SQL(", ").join(sql.SQL("%s::{}[]").format(cast) for cast in casts)
+                sql.SQL(", ").join(sql.SQL("%b::{}[]").format(cast) for cast in casts)
             )
             query = self._insert_sql(layout, True, source)
-            for part in _by_size(columns, len(rows)):
-                connection.execute(query, part)
+            for part in _by_size(rows):
+                connection.execute(query, [list(column) for column in zip(*part, strict=True)])
 
         self._run(run, retry=True)
 
@@ -371,18 +374,16 @@ class AuroraDriver(Driver):
         return native_handles(self.pool.settings, self.layout())
 
 
-def _by_size(columns: list[tuple[Any, ...]], count: int) -> Iterator[list[list[Any]]]:
-    """The columns of a batch, split in slices of about MAX_BATCH_BYTES of JSON each."""
-    if not columns:
-        return
-    sizes = [len(str(getattr(value, "obj", value))) for value in columns[-1]]
+def _by_size(rows: list[list[Any]]) -> Iterator[list[list[Any]]]:
+    """``rows`` in slices of about MAX_BATCH_BYTES each (one slice unless records are big)."""
     start, total = 0, 0
-    for index in range(count):
-        total += sizes[index]
-        if total > MAX_BATCH_BYTES and index > start:
-            yield [list(column[start:index]) for column in columns]
-            start, total = index, sizes[index]
-    yield [list(column[start:count]) for column in columns]
+    for index, row in enumerate(rows):
+        size = sum(len(value) if isinstance(value, str) else 8 for value in row)
+        if total + size > MAX_BATCH_BYTES and index > start:
+            yield rows[start:index]
+            start, total = index, 0
+        total += size
+    yield rows[start:]
 
 
 _OPTIONS = ("dsn", "settings", "schema", "connection")

@@ -85,6 +85,13 @@ def test_fields_with_columns_go_to_their_columns(
         assert store.find({field: value}) == record, field
     assert store.find_in("age", [36, 37]) == [record]
     assert store.find_in("price", [0.1]) == [record]
+    second = record | {"id": "b", "meta": [None, "m"]}
+    assert store.put_many([second]) == 1
+    assert store.find({"id": "b"}) == second
+    assert raw_row(pg_settings, store, "b") == raw_row(pg_settings, store, "a") | {
+        "id": "b",
+        "meta": [None, "m"],
+    }
 
 
 def test_absent_fields_are_null_columns_and_filters_see_them_absent(make_table: Any) -> None:

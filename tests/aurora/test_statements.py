@@ -88,3 +88,17 @@ def test_update_is_one_update_in_one_transaction(traced: tuple[Store, StatementC
     with counter.counting() as sent:
         assert store.update({"id": "a", "x": None, "z": 3}) == {"id": "a", "y": 2, "z": 3}
     assert sent[0] == 3  # BEGIN + UPDATE ... RETURNING (one round trip), COMMIT
+
+
+def test_a_put_many_batch_too_big_for_one_statement_is_split(
+    traced: tuple[Store, StatementCounter], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kvstore_aurora import store as aurora_store
+
+    monkeypatch.setattr(aurora_store, "MAX_BATCH_BYTES", 10_000)
+    store, counter = traced
+    records = [{"id": f"r{i:03}", "pad": "x" * 1000} for i in range(100)]
+    with counter.counting() as sent:
+        assert store.put_many(records) == 100
+    assert sent[0] >= 10
+    assert store.find_all({"pad": "x" * 1000}) == records
