@@ -55,6 +55,38 @@ class Connection:
         self.region = region
         self.endpoint_url = endpoint_url
         self.table_prefix = table_prefix
+        self._resource: Any = None
+
+    def resource(self) -> Any:
+        """A boto3 DynamoDB service resource on the same endpoint, region and credentials.
+
+        It has a client of its own: a resource registers its (de)serialising hooks on its client's
+        events, which would turn the low-level client the stores use into a high-level one.
+        """
+        if self._resource is None:
+            client = self.client()
+            session = self._session
+            if session is None:
+                # An injected client's credentials come from its signer (no public accessor).
+                credentials = getattr(
+                    getattr(client, "_request_signer", None), "_credentials", None
+                )
+                if credentials is not None:
+                    frozen = credentials.get_frozen_credentials()
+                    session = boto3.session.Session(
+                        aws_access_key_id=frozen.access_key,
+                        aws_secret_access_key=frozen.secret_key,
+                        aws_session_token=frozen.token,
+                    )
+                else:
+                    session = boto3.session.Session()
+            self._resource = session.resource(
+                "dynamodb",
+                region_name=client.meta.region_name,
+                endpoint_url=client.meta.endpoint_url,
+                config=client.meta.config,
+            )
+        return self._resource
 
     def client(self) -> Any:
         """The low-level DynamoDB client, created at first use and shared per configuration."""

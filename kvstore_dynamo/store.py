@@ -344,18 +344,10 @@ class DynamoDriver(Driver):
             batch_write(self._client(), self.table_name, requests, self.schema.id_fields)
 
     def native(self) -> DynamoNative:
-        """The boto3 ``Table`` resource (sharing this store's client) and the client itself."""
-        import boto3
-
+        """The boto3 ``Table`` resource (its own client, same configuration) and the client."""
         with self._errors():
-            client = self._client()
-            resource = boto3.resource(
-                "dynamodb",
-                region_name=client.meta.region_name,
-                endpoint_url=client.meta.endpoint_url,
-            )
-            resource.meta.client = client
-            return DynamoNative(resource.Table(self.table_name), client, self.table_name)
+            table = self._connection.resource().Table(self.table_name)
+            return DynamoNative(table, self._client(), self.table_name)
 
 
 def open_driver(schema: KindSchema, options: Mapping[str, Any]) -> Driver:
