@@ -70,7 +70,12 @@ def _alive(connection: Connection) -> bool:
     if connection.closed or connection.broken:
         return False
     try:
-        readable, _, _ = select.select([connection.fileno()], [], [], 0)
+        fileno = connection.fileno()
+        if hasattr(select, "poll"):  # select() cannot watch a descriptor past FD_SETSIZE
+            poller = select.poll()
+            poller.register(fileno, select.POLLIN)
+            return not poller.poll(0)
+        readable, _, _ = select.select([fileno], [], [], 0)
     except (OSError, ValueError, psycopg.Error):
         return False
     return not readable
