@@ -32,7 +32,7 @@ CLIENT_CONFIG = Config(
 """botocore retries throttling and transient errors itself (standard mode) before we see them."""
 
 _DEFAULT_LOCAL_REGION = "us-east-1"
-_PREFIX = re.compile(r"[A-Za-z0-9_.\-]*")
+_PREFIX = re.compile(r"[A-Za-z0-9_.\-]{0,192}")  # + a kind of <= 63: DynamoDB allows 255
 
 _lock = threading.Lock()
 _clients: dict[tuple[Any, ...], Any] = {}
@@ -96,12 +96,15 @@ class Connection:
                 client = _clients.get(key)
                 if client is None:
                     session = self._session or boto3.session.Session()
-                    client = session.client(
-                        "dynamodb",
-                        region_name=self.region,
-                        endpoint_url=self.endpoint_url,
-                        config=CLIENT_CONFIG,
-                    )
+                    try:
+                        client = session.client(
+                            "dynamodb",
+                            region_name=self.region,
+                            endpoint_url=self.endpoint_url,
+                            config=CLIENT_CONFIG,
+                        )
+                    except ValueError as exc:  # botocore's "Invalid endpoint: ..."
+                        raise ConfigError(f"cannot make a DynamoDB client: {exc}") from exc
                     _clients[key] = client
             self._client = client
         return self._client
@@ -138,7 +141,7 @@ def connection_from_options(options: Mapping[str, Any]) -> Connection:
     prefix = settings.table_prefix if prefix is None else prefix
     if not _PREFIX.fullmatch(prefix):
         raise ConfigError(
-            f"DynamoDB table prefix {prefix!r} may only hold letters, digits, '_', '-' and '.'"
+            f"DynamoDB table prefix {prefix!r}: at most 192 letters, digits, '_', '-' or '.'"
         )
     endpoint = _text(options, "endpoint_url") or settings.endpoint_url
     region = _text(options, "region") or settings.region

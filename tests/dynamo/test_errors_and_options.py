@@ -184,3 +184,11 @@ def test_no_credentials_is_a_config_error(
     )
     with pytest.raises(ConfigError, match="credentials"):
         store.find({"id": "a"})
+
+
+def test_bad_endpoint_or_prefix_is_a_config_error() -> None:
+    store = create_store(unique_kind(), backend="dynamo", endpoint_url="not a url", region=REGION)
+    with pytest.raises(ConfigError, match="endpoint"):
+        store.find({"id": "a"})
+    with pytest.raises(ConfigError, match="prefix"):
+        create_store(unique_kind(), backend="dynamo", table_prefix="bad prefix/")
