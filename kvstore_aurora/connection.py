@@ -11,6 +11,7 @@ one when the caller says that is safe (see ``Pool.run``).
 from __future__ import annotations
 
 import json
+import logging
 import select
 import threading
 from collections.abc import Callable, Iterator
@@ -30,6 +31,7 @@ __all__ = ["MAX_IDLE", "Connection", "Pool", "dumps", "get_pool", "loads"]
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 T = TypeVar("T")
+logger = logging.getLogger("kvstore.aurora")
 
 MAX_IDLE = 4
 """Connections a pool keeps open when nobody uses them."""
@@ -183,7 +185,7 @@ class Pool:
         # A pooled connection is already exclusive; an injected one is shared by every thread.
         return self._injected_lock if connection is self._injected else _NoLock()
 
-    def run(self, operation: Callable[[Connection], T], *, retry: bool, where: str = "") -> T:
+    def run(self, operation: Callable[[Connection], T], *, retry: bool) -> T:
         """Run ``operation`` on a connection; when the connection is lost midway and ``retry``
         says a second run cannot apply anything twice, run it once more on a fresh connection.
 
@@ -196,6 +198,11 @@ class Pool:
             except psycopg.Error as exc:
                 if not (retry and self.replaceable and is_connection_lost(exc, connection)):
                     raise
+                logger.info(
+                    "connection to %s lost (%s); retrying once on a new connection",
+                    self.settings.describe(),
+                    type(exc).__name__,
+                )
         with self.connection(fresh=True) as connection:
             return operation(connection)
 

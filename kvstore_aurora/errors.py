@@ -2,7 +2,8 @@
 
 The mapping::
 
-    connection refused, timeout, dropped connection, server shutting down  -> BackendUnavailable
+    connection refused, timeout, dropped connection, server shutting down,
+    deadlock or serialization failure (nothing was applied; try again)     -> BackendUnavailable
     refused login, unknown database, missing privilege or schema           -> ConfigError
     undefined table                                                        -> ConfigError (how to create it)
     unique violation                                                       -> AlreadyExists
@@ -104,7 +105,10 @@ def map_exceptions(
             exc, (pg.DataError, pg.NotNullViolation, pg.CheckViolation, pg.ForeignKeyViolation)
         ):
             error = InvalidArgument(f"{kind!r} cannot store this value: {text}")
-        elif isinstance(exc, (pg.QueryCanceled, pg.OperationalError, pg.InterfaceError)):
+        elif isinstance(
+            exc,
+            (pg.QueryCanceled, pg.OperationalError, pg.InterfaceError, pg.TransactionRollback),
+        ):
             error = BackendUnavailable(f"PostgreSQL at {where} is unavailable: {text}")
         else:
             error = StoreError(f"PostgreSQL error on {where}: {text}")

@@ -351,9 +351,11 @@ class AuroraDriver(Driver):
         def run(connection: Connection) -> None:
             layout = self._layout(connection)
             # JSON is dumped here, once, so that its size is known for splitting the batch.
+            # Rows go in key order: concurrent batches then lock rows in the same order and
+            # cannot deadlock each other.
             rows = [
                 [dumps(v.obj) if isinstance(v, Jsonb) else v for v in self._row(layout, record)]
-                for record in records
+                for record in sorted(records, key=self.schema.key_of)
             ]
             casts = [c.cast for c in layout.keys]
             casts += [c.cast for c in layout.columns.values() if c.kind != "unsupported"]

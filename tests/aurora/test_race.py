@@ -83,3 +83,18 @@ def test_racing_ensures_create_the_table_once(pg_settings: PostgresSettings) -> 
 
     race(work)
     assert create_store(kind, backend="aurora", settings=pg_settings).count() == THREADS
+
+
+def test_racing_put_many_on_overlapping_keys_do_not_deadlock(store: Store) -> None:
+    import random
+
+    def work(thread: int) -> list[Any]:
+        shuffle = random.Random(thread)
+        for round_ in range(3):
+            records = [{"id": f"k{n:04}", "by": thread, "round": round_} for n in range(300)]
+            shuffle.shuffle(records)
+            store.put_many(records)
+        return [thread]
+
+    assert sorted(t for done in race(work) for t in done) == list(range(THREADS))
+    assert store.count({"round": 2}) == 300
