@@ -1,12 +1,13 @@
 """The servers the benchmark runs on: PostgreSQL and DynamoDB Local, reused or started like the tests do.
 
 When the environment names a server (``DATABASE_URL`` or ``DB_*``; ``AWS_ENDPOINT_URL_DYNAMODB``) it is
-used as is; otherwise the test helpers in ``kvstore.testing`` provide one: a fresh ``kvstore_bench``
-database on the local PostgreSQL, and a DynamoDB Local started in memory.
+used as is; otherwise the test helpers in ``kvstore.testing`` provide one: a fresh ``kvstore_bench_<pid>``
+database on the local PostgreSQL (dropped at exit), and a DynamoDB Local started in memory.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 __all__ = ["BENCH_DB", "dynamo_endpoint", "postgres_conninfo", "postgres_version"]
 
 BENCH_DB = "kvstore_bench"
-"""The database the benchmark's tables live in (created when missing)."""
+"""The prefix of the database the benchmark creates (and drops at exit) when none is given."""
 
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,9 +26,13 @@ def postgres_conninfo() -> dict[str, Any]:
 
     if os.environ.get("DATABASE_URL") or os.environ.get("DB_HOST"):
         return dict(postgres_settings().conninfo())
-    from kvstore.testing.postgres import create_database
+    from kvstore.testing.postgres import create_database, drop_database
 
-    return dict(create_database(BENCH_DB).conninfo())
+    # One database per run: create_database drops any old one, and two runs must not collide.
+    name = f"{BENCH_DB}_{os.getpid()}"
+    settings = create_database(name)
+    atexit.register(drop_database, name)
+    return dict(settings.conninfo())
 
 
 def database_url(conninfo: dict[str, Any]) -> str:
