@@ -49,6 +49,13 @@ def moto_client() -> Iterator[Any]:
         yield boto3.client("dynamodb", region_name=REGION)
 
 
+@pytest.fixture(scope="class")
+def class_moto_client() -> Iterator[Any]:
+    """One moto mock for a whole test class (starting a mock costs ~0.1 s; kinds are unique)."""
+    with mock_aws():
+        yield boto3.client("dynamodb", region_name=REGION)
+
+
 @pytest.fixture(params=["moto", "local"])
 def client(request: pytest.FixtureRequest) -> Any:
     """A fresh client on moto, then on DynamoDB Local: for the tests that run on both."""

@@ -17,8 +17,8 @@ class TestDynamoMotoContract(ContractTests, BackendFixtures):
     }
 
     @pytest.fixture
-    def store_options(self, moto_client: Any) -> dict[str, Any]:
-        return {"client": moto_client}
+    def store_options(self, class_moto_client: Any) -> dict[str, Any]:
+        return {"client": class_moto_client}
 
 
 class TestDynamoLocalContract(ContractTests, BackendFixtures):
