@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 from typing import Any
 
 import boto3
@@ -18,8 +19,9 @@ from kvstore import (
     create_store,
 )
 from kvstore.testing import unique_kind
-from kvstore_dynamo import connection
+from kvstore_dynamo import connection, tables
 from tests.dynamo.conftest import FAKE_CREDENTIALS, REGION, local_client
+from tests.dynamo.hooks import Calls
 
 
 def test_unknown_and_conflicting_options_raise_type_error(client: Any) -> None:
@@ -192,3 +194,41 @@ def test_bad_endpoint_or_prefix_is_a_config_error() -> None:
         store.find({"id": "a"})
     with pytest.raises(ConfigError, match="prefix"):
         create_store(unique_kind(), backend="dynamo", table_prefix="bad prefix/")
+
+
+def test_racing_ensures_all_succeed(client: Any) -> None:
+    kind = unique_kind()
+    errors: list[BaseException] = []
+
+    def ensure() -> None:
+        try:
+            create_store(kind, backend="dynamo", client=client).ensure()
+        except BaseException as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ensure) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert kind in client.list_tables()["TableNames"]
+
+
+def test_ensure_waits_until_the_table_is_active(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tables.time, "sleep", lambda seconds: None)
+    creating = [2]
+
+    def still_creating(parsed: dict[str, Any], **_: Any) -> None:
+        if creating[0] > 0 and "Table" in parsed:
+            creating[0] -= 1
+            parsed["Table"]["TableStatus"] = "CREATING"
+
+    client.meta.events.register("after-call.dynamodb.DescribeTable", still_creating)
+    calls = Calls(client)
+    create_store(unique_kind(), backend="dynamo", client=client).ensure()
+    assert creating[0] == 0
+    assert calls["CreateTable"] == 1
+    assert calls["DescribeTable"] == 4  # missing, CREATING, CREATING, ACTIVE
