@@ -147,3 +147,23 @@ def test_a_scan_over_3_mb_follows_every_page(dynamodb_local: Any) -> None:
     assert sum(1 for _ in store.iter_all()) == 32
     assert store.remove({"odd": True}) == 16
     assert store.count() == 16
+
+
+def test_find_in_on_a_composite_partition_key_is_one_query_per_value(client: Any) -> None:
+    store = make(client, id_field=("team", "seq"), key_type=(str, int))
+    store.put_many([{"team": t, "seq": i} for t in "abcd" for i in range(3)])
+    calls = Calls(client)
+    found = store.find_in("team", ["a", "c"])
+    assert [(r["team"], r["seq"]) for r in found] == [(t, i) for t in "ac" for i in range(3)]
+    assert dict(calls.counts) == {"Query": 2}
+
+
+def test_find_in_on_another_field_is_one_scan_even_past_100_values(client: Any) -> None:
+    store = make(client)
+    store.put_many({"id": f"k{i:03}", "v": i} for i in range(150))
+    calls = Calls(client)
+    for wanted in (list(range(0, 150, 3)), list(range(140)), [*range(120), None]):
+        calls.reset()
+        found = store.find_in("v", wanted)
+        assert [r["v"] for r in found] == [v for v in wanted if v is not None]
+        assert dict(calls.counts) == {"Scan": 1}
