@@ -29,6 +29,9 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         help="run only this section (repeatable); memory runs only with --memory or --only memory",
     )
+    parser.add_argument(
+        "--case", metavar="TEXT", help="time only the cases whose operation contains TEXT"
+    )
     parser.add_argument("--rounds", type=int, help="timed rounds per case (default 7, quick 3)")
     parser.add_argument("--cold-runs", type=int, help="processes per cold-start side (default 9)")
     parser.add_argument("--json", metavar="PATH", help="also write the results, samples included")
@@ -115,9 +118,13 @@ def _profile(case: Case, directory: str) -> None:
     _progress(f"  profile: {path}")
 
 
-def _run_cases(cases: Sequence[Case], rounds: int, profile: str | None) -> list[Row]:
+def _run_cases(
+    cases: Sequence[Case], rounds: int, profile: str | None, only: str | None
+) -> list[Row]:
     rows: list[Row] = []
     for case in cases:
+        if only and only not in case.operation:
+            continue
         started = time.perf_counter()
         found = measure(case, rounds)
         if profile:
@@ -131,14 +138,18 @@ def _run_cases(cases: Sequence[Case], rounds: int, profile: str | None) -> list[
 
 
 def _section(
-    name: str, build: Callable[[], tuple[list[Case], Any]], rounds: int, profile: str | None
+    name: str,
+    build: Callable[[], tuple[list[Case], Any]],
+    rounds: int,
+    profile: str | None,
+    only: str | None,
 ) -> list[Row]:
     _progress(f"{name}: loading data")
     started = time.perf_counter()
     cases, cleanup = build()
     _progress(f"{name}: data ready in {time.perf_counter() - started:.1f} s")
     try:
-        return _run_cases(cases, rounds, profile)
+        return _run_cases(cases, rounds, profile, only)
     finally:
         cleanup()
 
@@ -176,11 +187,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[Row] = []
     if "aurora" in chosen:
         assert conninfo is not None
-        rows += _section("aurora", lambda: aurora_cases(conninfo, sizes, tag), rounds, args.profile)
+        rows += _section(
+            "aurora", lambda: aurora_cases(conninfo, sizes, tag), rounds, args.profile, args.case
+        )
     if "dynamo" in chosen:
         from bench.dynamo import dynamo_cases
 
-        rows += _section("dynamo", lambda: dynamo_cases(sizes, tag), rounds, args.profile)
+        rows += _section(
+            "dynamo", lambda: dynamo_cases(sizes, tag), rounds, args.profile, args.case
+        )
     if "cold" in chosen:
         _progress("cold start")
         rows += cold_rows(["aurora", "dynamo"], tag, cold_runs)
