@@ -188,3 +188,34 @@ def test_dsn_option_and_missing_schema(pg_settings: PostgresSettings) -> None:
         store.count()
     with pytest.raises(ConfigError):
         store.ensure()
+
+
+def test_a_connection_lost_in_the_middle_of_iter_all_is_backend_unavailable(
+    store: Store, pg_settings: PostgresSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kvstore_aurora import store as aurora_store
+
+    monkeypatch.setattr(aurora_store, "PAGE_SIZE", 2)
+    store.put_many({"id": f"r{n}"} for n in range(10))
+    records = store.iter_all()
+    next(records)
+    kill_store_sessions(pg_settings)
+    with pytest.raises(BackendUnavailable):
+        list(records)
+    assert store.count() == 11  # and the next call works on a new connection
+
+
+def test_a_closed_injected_connection_is_backend_unavailable(
+    pg_settings: PostgresSettings,
+) -> None:
+    from tests.aurora.helpers import connect
+
+    connection = connect(pg_settings)
+    store = create_store(
+        unique_kind("inj"), backend="aurora", settings=pg_settings, connection=connection
+    )
+    store.ensure()
+    store.put({"id": "a"})
+    connection.close()
+    with pytest.raises(BackendUnavailable, match="injected"):
+        store.find({"id": "a"})
