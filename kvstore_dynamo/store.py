@@ -30,11 +30,23 @@ from kvstore_dynamo.codec import Item, from_item, to_attribute, to_item
 from kvstore_dynamo.connection import Connection, connection_from_options
 from kvstore_dynamo.errors import error_code, map_exceptions
 from kvstore_dynamo.expressions import Expression, filter_expression
+from kvstore_dynamo.tables import ensure_table
 
 __all__ = ["DynamoDriver", "DynamoNative", "open_driver"]
 
 _IN_LIMIT = 100
 """DynamoDB's limit of values in one ``IN`` list."""
+
+
+def _paginate(operation: Callable[..., Any], params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every page of a Query or Scan: ``LastEvaluatedKey`` is followed until there is none."""
+    while True:
+        page: dict[str, Any] = operation(**params)
+        yield page
+        last = page.get("LastEvaluatedKey")
+        if not last:
+            return
+        params = {**params, "ExclusiveStartKey": last}
 
 
 class DynamoNative(NamedTuple):
@@ -103,27 +115,16 @@ class DynamoDriver(Driver):
         if condition:
             params["FilterExpression"] = condition
         params.update(expr.params())
-        while True:
-            page = operation(**params)
-            yield page
-            last = page.get("LastEvaluatedKey")
-            if not last:
-                return
-            params["ExclusiveStartKey"] = last
+        return _paginate(operation, params)
 
     # -- reads ----------------------------------------------------------------------------------
 
     def ensure(self) -> None:
         """Create the table (PAY_PER_REQUEST, key schema from the kind) unless it exists; wait for it."""
-        from kvstore_dynamo.tables import ensure_table
-
         with self._errors():
             ensure_table(self._client(), self.table_name, self.schema)
 
     def select(self, filters: Filters, limit: int | None = None) -> Iterator[Record]:
-        return self._select(filters, limit)
-
-    def _select(self, filters: Filters, limit: int | None) -> Iterator[Record]:
         if limit is not None and limit <= 0:
             return
         with self._errors():
@@ -147,14 +148,11 @@ class DynamoDriver(Driver):
         expr = Expression()
         _, exact = filter_expression(expr, filters)
         if self.schema.key_filters(filters) is not None or not exact:
-            return sum(1 for _ in self._select(filters, None))
+            return sum(1 for _ in self.select(filters, None))
         with self._errors():
             return sum(page.get("Count", 0) for page in self._pages(filters, count=True))
 
     def find_in(self, field: str, values: Sequence[Any]) -> Iterator[Record]:
-        return self._find_in(field, values)
-
-    def _find_in(self, field: str, values: Sequence[Any]) -> Iterator[Record]:
         with self._errors():
             if field == self._partition and len(self.schema.id_fields) == 1:
                 keys = [self._key_item((value,)) for value in values]
@@ -163,7 +161,7 @@ class DynamoDriver(Driver):
                 return
             if field == self._partition:
                 for value in values:
-                    yield from self._select({field: value}, None)
+                    yield from self.select({field: value}, None)
                 return
             wanted = {value_identity(value) for value in values if value is not None}
             absent_ok = any(value is None for value in values)
@@ -194,13 +192,7 @@ class DynamoDriver(Driver):
             params["FilterExpression"] = " OR ".join(parts)
             params.update(expr.params())
         # Past 100 values one unfiltered Scan, matched here, beats several filtered ones.
-        while True:
-            page = self._client().scan(**params)
-            yield page
-            last = page.get("LastEvaluatedKey")
-            if not last:
-                return
-            params["ExclusiveStartKey"] = last
+        return _paginate(self._client().scan, params)
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -323,12 +315,12 @@ class DynamoDriver(Driver):
 
     def remove(self, filters: Filters) -> int:
         with self._errors():
-            records = self._select(filters, None)
+            records = self.select(filters, None)
             return self._delete_keys(self._key_item(self.schema.key_of(r)) for r in records)
 
     def remove_in(self, field: str, values: Sequence[Any]) -> int:
         with self._errors():
-            records = self._find_in(field, values)
+            records = self.find_in(field, values)
             return self._delete_keys(self._key_item(self.schema.key_of(r)) for r in records)
 
     def truncate(self) -> int:

