@@ -51,6 +51,7 @@ class Connection:
         table_prefix: str = "",
     ) -> None:
         self._client = client
+        self._injected = client is not None
         self._session = session
         self.region = region
         self.endpoint_url = endpoint_url
@@ -65,27 +66,18 @@ class Connection:
         """
         if self._resource is None:
             client = self.client()
-            session = self._session
-            if session is None:
-                # An injected client's credentials come from its signer (no public accessor).
-                credentials = getattr(
-                    getattr(client, "_request_signer", None), "_credentials", None
-                )
-                if credentials is not None:
-                    frozen = credentials.get_frozen_credentials()
-                    session = boto3.session.Session(
-                        aws_access_key_id=frozen.access_key,
-                        aws_secret_access_key=frozen.secret_key,
-                        aws_session_token=frozen.token,
-                    )
-                else:
+            with _lock:
+                session = self._session
+                if session is None and self._injected:
+                    session = _session_like(client)
+                elif session is None:
                     session = boto3.session.Session()
-            self._resource = session.resource(
-                "dynamodb",
-                region_name=client.meta.region_name,
-                endpoint_url=client.meta.endpoint_url,
-                config=client.meta.config,
-            )
+                self._resource = session.resource(
+                    "dynamodb",
+                    region_name=client.meta.region_name,
+                    endpoint_url=client.meta.endpoint_url,
+                    config=client.meta.config,
+                )
         return self._resource
 
     def client(self) -> Any:
@@ -108,6 +100,23 @@ class Connection:
                     _clients[key] = client
             self._client = client
         return self._client
+
+
+def _session_like(client: Any) -> Any:
+    """A session with an injected client's credentials, read from its signer (no public accessor).
+
+    They are frozen: a resource made from it will not refresh expiring credentials (pass
+    ``session=`` instead of ``client=`` for that).
+    """
+    credentials = getattr(getattr(client, "_request_signer", None), "_credentials", None)
+    if credentials is None:
+        return boto3.session.Session()
+    frozen = credentials.get_frozen_credentials()
+    return boto3.session.Session(
+        aws_access_key_id=frozen.access_key,
+        aws_secret_access_key=frozen.secret_key,
+        aws_session_token=frozen.token,
+    )
 
 
 def _text(options: Mapping[str, Any], name: str) -> str | None:
