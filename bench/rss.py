@@ -135,7 +135,9 @@ def _row(backend: str, what: str, kv: dict[str, Any], raw: dict[str, Any], load:
         met=kv_mb < TARGET_MB and kv["rows"] == raw["rows"],
         kvstore_value=f"+{kv_mb:.1f} MB",
         raw_value=f"+{raw_mb:.1f} MB",
-        note=load,
+        note=load
+        if kv["reset"]
+        else load + "; VmHWM could not be reset: baseline is the start-up peak",
         samples={"kvstore": [kv_mb], "raw": [raw_mb]},
     )
 
