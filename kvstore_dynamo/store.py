@@ -86,9 +86,17 @@ class DynamoDriver(Driver):
     def _key_of_item(self, item: Item) -> Item:
         return {field: item[field] for field in self.schema.id_fields}
 
-    def _get(self, key: Key) -> Record | None:
+    def _get(self, key: Key, project: Sequence[str] = ()) -> Record | None:
+        expr = Expression()
+        params: dict[str, Any] = {}
+        if project:
+            params["ProjectionExpression"] = ", ".join(expr.name(field) for field in project)
         response = self._client().get_item(
-            TableName=self.table_name, Key=self._key_item(key), ConsistentRead=True
+            TableName=self.table_name,
+            Key=self._key_item(key),
+            ConsistentRead=True,
+            **params,
+            **expr.params(),
         )
         item = response.get("Item")
         return from_item(item) if item is not None else None
@@ -125,17 +133,25 @@ class DynamoDriver(Driver):
             ensure_table(self._client(), self.table_name, self.schema)
 
     def select(self, filters: Filters, limit: int | None = None) -> Iterator[Record]:
+        return self._matching(filters, limit)
+
+    def _matching(
+        self, filters: Filters, limit: int | None, project: Sequence[str] = ()
+    ) -> Iterator[Record]:
+        """``select``; with ``project``, records hold only those fields (plus the filtered ones)."""
         if limit is not None and limit <= 0:
             return
+        if project:
+            project = list(dict.fromkeys([*project, *filters]))
         with self._errors():
             key = self.schema.key_filters(filters)
             if key is not None:
-                record = self._get(key)
+                record = self._get(key, project)
                 if record is not None and matches(record, filters):
                     yield record
                 return
             found = 0
-            for page in self._pages(filters):
+            for page in self._pages(filters, project=project):
                 for item in page.get("Items", []):
                     record = from_item(item)
                     if matches(record, filters):
@@ -148,7 +164,7 @@ class DynamoDriver(Driver):
         expr = Expression()
         _, exact = filter_expression(expr, filters)
         if self.schema.key_filters(filters) is not None or not exact:
-            return sum(1 for _ in self.select(filters, None))
+            return sum(1 for _ in self._matching(filters, None, self.schema.id_fields))
         with self._errors():
             return sum(page.get("Count", 0) for page in self._pages(filters, count=True))
 
@@ -315,7 +331,7 @@ class DynamoDriver(Driver):
 
     def remove(self, filters: Filters) -> int:
         with self._errors():
-            records = self.select(filters, None)
+            records = self._matching(filters, None, self.schema.id_fields)
             return self._delete_keys(self._key_item(self.schema.key_of(r)) for r in records)
 
     def remove_in(self, field: str, values: Sequence[Any]) -> int:

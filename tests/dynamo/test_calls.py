@@ -145,7 +145,14 @@ def test_a_scan_over_3_mb_follows_every_page(dynamodb_local: Any) -> None:
     assert calls["Scan"] >= pages
     assert store.count({"odd": False}) == 16
     assert sum(1 for _ in store.iter_all()) == 32
+    fetched: set[str] = set()
+
+    def note_fields(parsed: dict[str, Any], **_: Any) -> None:
+        fetched.update(name for item in parsed.get("Items", []) for name in item)
+
+    client.meta.events.register("after-call.dynamodb.Scan", note_fields)
     assert store.remove({"odd": True}) == 16
+    assert fetched == {"id", "odd"}  # remove reads keys and filtered fields, not the blobs
     assert store.count() == 16
 
 
