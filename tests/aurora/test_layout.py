@@ -83,6 +83,7 @@ def test_fields_with_columns_go_to_their_columns(
     assert row["doc"] == {"other": [1, "b"]}
     for field, value in record.items():
         assert store.find({field: value}) == record, field
+        assert store.find_in(field, [value, "zz"]) == [record], field
     assert store.find_in("age", [36, 37]) == [record]
     assert store.find_in("price", [0.1]) == [record]
     second = record | {"id": "b", "meta": [None, "m"]}
@@ -236,3 +237,38 @@ def test_numbers_written_by_other_tools_read_back_canonical(
     assert found == expected
     assert [type(found[k]) for k in "abcdeg"] == [int, int, float, float, float, float]
     assert [type(v) for v in found["f"]] == [int, int]
+
+
+def test_a_numeric_column_with_a_scale_takes_only_what_it_stores_exactly(make_table: Any) -> None:
+    import sqlalchemy as sa
+
+    store = make_table({"price": sa.Numeric(5, 2)})
+    assert store.put({"id": "a", "price": 123.45}) == {"id": "a", "price": 123.45}
+    assert store.find({"price": 123.45}) == {"id": "a", "price": 123.45}
+    for unfit in (1.234, 1234.5, 10**4):
+        with pytest.raises(InvalidArgument, match="price"):
+            store.put({"id": "b", "price": unfit})
+
+
+def test_columns_of_other_types_are_left_alone(
+    make_table: Any, pg_settings: PostgresSettings, engine: Any
+) -> None:
+    import sqlalchemy as sa
+
+    store = make_table({"stamp": sa.DateTime()})
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f'ALTER TABLE "{store.kind}" ALTER stamp SET DEFAULT now()')
+    assert store.put({"id": "a", "x": 1}) == {"id": "a", "x": 1}
+    assert store.find({"id": "a"}) == {"id": "a", "x": 1}
+    assert raw_row(pg_settings, store, "a")["stamp"] is not None  # its default, untouched
+    with pytest.raises(InvalidArgument, match="stamp"):
+        store.put({"id": "b", "stamp": "2024-01-01"})
+
+
+def test_a_not_null_column_needs_its_field(make_table: Any, engine: Any) -> None:
+    store = make_table({"name": "text"})
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f'ALTER TABLE "{store.kind}" ALTER name SET NOT NULL')
+    with pytest.raises(InvalidArgument):
+        store.put({"id": "a"})
+    assert store.put({"id": "a", "name": "n"}) == {"id": "a", "name": "n"}
