@@ -23,6 +23,7 @@ from kvstore.config import sqlite_path
 from kvstore.errors import AlreadyExists, NotFound
 from kvstore.records import matches
 from kvstore.sqlite_errors import map_exceptions
+from kvstore.values import value_identity
 
 __all__ = ["SqliteDriver", "SqliteNative", "connection_for", "open_driver"]
 
@@ -235,23 +236,36 @@ class SqliteDriver(Driver):
             return int(row[0])
         return sum(1 for _ in self.select(filters))
 
-    def _in_clause(self, field: str, values: Sequence[Any]) -> tuple[str, list[Any]] | None:
-        """SQL for ``field IN values`` when ``field`` is a key column, else ``None``."""
+    def _in_clauses(self, field: str, values: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
+        """SQL narrowing to ``field IN values``: by key column a chunk at a time (sqlite caps the
+        number of parameters), else every row."""
         if field not in self.schema.id_fields:
-            return None
-        return f"{_quote(field)} IN ({','.join('?' * len(values))})", list(values)
+            yield "1", []
+            return
+        for start in range(0, len(values), PAGE_SIZE):
+            chunk = list(values[start : start + PAGE_SIZE])
+            yield f"{_quote(field)} IN ({','.join('?' * len(chunk))})", chunk
 
-    def _matches_in(self, record: Record, field: str, values: Sequence[Any]) -> bool:
-        return any(matches(record, {field: value}) for value in values)
+    def _in_matcher(self, field: str, values: Sequence[Any]) -> Callable[[Record], bool]:
+        """Whether a record's ``field`` equals one of ``values`` (None: absent), by typed identity."""
+        wanted = {value_identity(value) for value in values if value is not None}
+        absent = any(value is None for value in values)
+
+        def hit(record: Record) -> bool:
+            if field not in record:
+                return absent
+            return value_identity(record[field]) in wanted
+
+        return hit
 
     def find_in(self, field: str, values: Sequence[Any]) -> Iterator[Record]:
-        clause = self._in_clause(field, values)
-        where, params = clause if clause is not None else ("1", [])
+        hit = self._in_matcher(field, values)
         return iter(
             [
                 record
+                for where, params in self._in_clauses(field, values)
                 for _, record in self._rows(where, params)
-                if self._matches_in(record, field, values)
+                if hit(record)
             ]
         )
 
@@ -320,18 +334,15 @@ class SqliteDriver(Driver):
 
     def remove_in(self, field: str, values: Sequence[Any]) -> int:
         connection, lock = self._connect()
-        clause = self._in_clause(field, values)
+        hit = self._in_matcher(field, values)
 
         def body() -> int:
-            where, params = clause if clause is not None else ("1", [])
-            rows = connection.execute(
-                f"SELECT rowid, {self._doc} FROM {self._table} WHERE {where}", params
-            ).fetchall()
-            rowids = [
-                rowid
-                for rowid, text in rows
-                if clause is not None or self._matches_in(self._decode(text), field, values)
-            ]
+            rowids = []
+            for where, params in self._in_clauses(field, values):
+                rows = connection.execute(
+                    f"SELECT rowid, {self._doc} FROM {self._table} WHERE {where}", params
+                ).fetchall()
+                rowids += [rowid for rowid, text in rows if hit(self._decode(text))]
             self._delete_rowids(connection, rowids)
             return len(rowids)
 

@@ -123,3 +123,13 @@ def test_another_process_sees_the_writes_and_its_own_are_seen(tmp_path: Path) ->
     )
     assert result.stdout.strip() == "1"
     assert store.find_all() == [{"id": "mine", "n": 2}, {"id": "theirs"}]
+
+
+def test_find_in_and_remove_in_take_more_keys_than_sqlite_has_parameters(tmp_path: Path) -> None:
+    store = create_store(unique_kind(), backend="sqlite", path=str(tmp_path / "db"))
+    store.ensure()
+    store.put_many({"id": f"k{n}", "n": n} for n in range(40_000))
+    wanted = [f"k{n}" for n in range(0, 40_000, 2)] + [f"missing{n}" for n in range(20_000)]
+    assert len(store.find_in("id", wanted)) == 20_000
+    assert store.remove_in("id", wanted) == 20_000
+    assert store.count() == 20_000
