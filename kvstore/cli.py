@@ -379,6 +379,8 @@ def copy(
     _remember(ctx, **key)
     if chunk < 1:
         raise click.BadParameter("must be at least 1", param_hint="--chunk")
+    if source == target:
+        raise click.UsageError("--from and --to name the same backend: nothing to copy")
     reader, writer = _open(ctx, kind, source), _open(ctx, kind, target)
     if ensure:
         writer.ensure()

@@ -242,3 +242,18 @@ def test_json_lines_of_diff_compose_with_other_tools(
     assert [json.loads(line) for line in result.stdout.splitlines()] == [
         {"key": {"team_id": "é", "seq": -1}, "missing_in": "to"}
     ]
+
+
+def test_copy_draws_a_bar_on_a_terminal_and_refuses_a_copy_onto_itself(
+    run: Run, tmp_path: Path, sides: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, target = sides
+    kind = unique_kind()
+    _sqlite(tmp_path / "a.sqlite3", kind).put_many(_record(n) for n in range(50))
+    monkeypatch.setattr("kvstore.cli._stderr_is_tty", lambda: True)
+    result = run("copy", kind, "--from", source, "--to", target, *KEY)
+    assert result.exit_code == 0
+    assert result.stderr.startswith("\rcopied 50/50 records")
+    same = run("copy", kind, "--from", source, "--to", source, *KEY)
+    assert same.exit_code == 2
+    assert "same backend" in same.stderr
