@@ -306,13 +306,18 @@ class DynamoDriver(Driver):
             )
         if gone:
             clauses.append("REMOVE " + ", ".join(expr.name(f) for f in gone))
-        self._client().update_item(
-            TableName=self.table_name,
-            Key=self._key_item(key),
-            UpdateExpression=" ".join(clauses),
-            ConditionExpression=f"attribute_exists({expr.name(self._partition)})",
-            **expr.params(),
-        )
+        try:
+            self._client().update_item(
+                TableName=self.table_name,
+                Key=self._key_item(key),
+                UpdateExpression=" ".join(clauses),
+                ConditionExpression=f"attribute_exists({expr.name(self._partition)})",
+                **expr.params(),
+            )
+        except ClientError as exc:
+            # A failed condition means the record was removed meanwhile: nothing left to undo.
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
 
     def _delete_keys(self, keys: Iterator[Item]) -> int:
         """Delete the items at ``keys`` (streamed), 25 a call; return how many keys were given."""
