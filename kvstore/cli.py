@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from kvstore.copying import ABSENT, Difference, copy_records, diff_records, dumps
-from kvstore.errors import InvalidArgument, StoreError
+from kvstore.errors import ConfigError, InvalidArgument, StoreError
 from kvstore.store import Store, create_store
 
 __all__ = ["DEFAULT_BACKEND", "cli", "main"]
@@ -185,7 +185,7 @@ def backends(ctx: click.Context, /, as_json: bool) -> None:
             for key, value in settings.items():
                 click.echo(f"    {key}: {value}")
     if name not in installed():
-        raise InvalidArgument(f"the selected backend {name!r} is not installed")
+        raise ConfigError(f"the selected backend {name!r} is not installed")
 
 
 @cli.command()

@@ -133,3 +133,13 @@ def test_backend_options_after_a_colon(run: Run, tmp_path: Path) -> None:
     assert run("--backend", spec, "count", "teams").stdout.strip() == "1"
     assert other.exists()
     assert run("count", "teams").exit_code == 2  # the default file has no such table
+
+
+def test_backends_fails_when_the_selected_backend_is_not_installed(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STORE_BACKEND", "nosuch")
+    result = run("backends")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: CONFIG_ERROR: ")
+    assert "sqlite" in result.stdout  # the installed ones are still listed
