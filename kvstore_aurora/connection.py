@@ -15,7 +15,7 @@ import logging
 import select
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -35,6 +35,8 @@ logger = logging.getLogger("kvstore.aurora")
 
 MAX_IDLE = 4
 """Connections a pool keeps open when nobody uses them."""
+TCP_USER_TIMEOUT_MS = 30_000
+"""How long sent data may stay unacknowledged before the connection counts as lost."""
 
 
 def _int(text: str) -> int | float:
@@ -128,6 +130,13 @@ class Pool:
                 autocommit=True,
                 prepare_threshold=5 if settings.prepare else None,
                 application_name="kvstore",
+                # A peer that vanished without a word (a NAT or proxy dropping a frozen Lambda's
+                # connection) is noticed in seconds, not after TCP's ~15 minutes of retries.
+                keepalives=1,
+                keepalives_idle=30,
+                keepalives_interval=10,
+                keepalives_count=3,
+                tcp_user_timeout=TCP_USER_TIMEOUT_MS,
             )
         self._configure(connection)
         self.opened += 1
@@ -174,16 +183,13 @@ class Pool:
     def connection(self, fresh: bool = False) -> Iterator[Connection]:
         """A connection for the block's exclusive use (``fresh``: newly opened)."""
         connection = self._take(fresh)
-        lock = self._lock_of(connection)
+        # A pooled connection is already exclusive; an injected one is shared by every thread.
+        lock = self._injected_lock if connection is self._injected else nullcontext()
         with lock:
             try:
                 yield connection
             finally:
                 self._give_back(connection)
-
-    def _lock_of(self, connection: Connection) -> Any:
-        # A pooled connection is already exclusive; an injected one is shared by every thread.
-        return self._injected_lock if connection is self._injected else _NoLock()
 
     def run(self, operation: Callable[[Connection], T], *, retry: bool) -> T:
         """Run ``operation`` on a connection; when the connection is lost midway and ``retry``
@@ -212,14 +218,6 @@ class Pool:
             idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
-
-
-class _NoLock:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 _pools: dict[PostgresSettings, Pool] = {}
