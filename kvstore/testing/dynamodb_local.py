@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import fcntl
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -84,6 +87,12 @@ def find_java() -> str:
             "(./scripts/test does it when there is no java)"
         ) from None
     return str(JAVA)
+
+
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGTERM when the test process dies, even killed (no orphan JVM)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _free_port() -> int:
@@ -157,6 +166,7 @@ def start(cache_dir: Path, log_path: Path | None = None) -> DynamoDBLocal:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
     server = DynamoDBLocal(endpoint, process)
     atexit.register(server.stop)
