@@ -402,7 +402,13 @@ def open_driver(schema: KindSchema, options: Mapping[str, Any]) -> Driver:
     - ``schema``: the PostgreSQL schema of the kinds' tables (default ``DB_SCHEMA``, else the
       connection's current schema).
     - ``connection``: a ``psycopg.Connection`` (autocommit) to use instead of opening one; it is
-      shared by every thread and never replaced when it drops.
+      shared by every thread (one call at a time; an ``iter_all`` holds it until it ends, and
+      calls made meanwhile run in its transaction), never replaced when it drops, and gets
+      kvstore's JSON adapters.
+
+    Connections are opened at the first call, one per process and configuration (a second only
+    while the first is busy: another thread, or a call made during an ``iter_all``), and replaced
+    when the server or a proxy dropped them (see ``kvstore_aurora.connection``).
 
     Any other option raises ``TypeError``.
     """
