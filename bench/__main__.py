@@ -119,14 +119,14 @@ def _profile(case: Case, directory: str) -> None:
 
 
 def _run_cases(
-    cases: Sequence[Case], rounds: int, profile: str | None, only: str | None
+    cases: Sequence[Case], rounds: int, profile: str | None, only: str | None, warm_up: float
 ) -> list[Row]:
     rows: list[Row] = []
     for case in cases:
         if only and only not in case.operation:
             continue
         started = time.perf_counter()
-        found = measure(case, rounds)
+        found = measure(case, rounds, warm_up)
         if profile:
             _profile(case, profile)
         ratios = ", ".join(f"{row.versus} {row.ratio:.2f}" for row in found)
@@ -143,13 +143,14 @@ def _section(
     rounds: int,
     profile: str | None,
     only: str | None,
+    warm_up: float,
 ) -> list[Row]:
     _progress(f"{name}: loading data")
     started = time.perf_counter()
     cases, cleanup = build()
     _progress(f"{name}: data ready in {time.perf_counter() - started:.1f} s")
     try:
-        return _run_cases(cases, rounds, profile, only)
+        return _run_cases(cases, rounds, profile, only, warm_up)
     finally:
         cleanup()
 
@@ -166,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         chosen.append("memory")
     backends = [name for name in ("aurora", "dynamo") if name in chosen] or ["aurora", "dynamo"]
     rounds = args.rounds or (3 if args.quick else 7)
+    warm_up = 0.2 if args.quick else 1.0  # seconds of untimed runs before each case
     cold_runs = args.cold_runs or (3 if args.quick else 9)
     sizes = Sizes(quick=args.quick)
     tag = f"{os.getpid()}"
@@ -188,13 +190,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "aurora" in chosen:
         assert conninfo is not None
         rows += _section(
-            "aurora", lambda: aurora_cases(conninfo, sizes, tag), rounds, args.profile, args.case
+            "aurora",
+            lambda: aurora_cases(conninfo, sizes, tag),
+            rounds,
+            args.profile,
+            args.case,
+            warm_up,
         )
     if "dynamo" in chosen:
         from bench.dynamo import dynamo_cases
 
         rows += _section(
-            "dynamo", lambda: dynamo_cases(sizes, tag), rounds, args.profile, args.case
+            "dynamo", lambda: dynamo_cases(sizes, tag), rounds, args.profile, args.case, warm_up
         )
     if "cold" in chosen:
         _progress("cold start")
