@@ -36,7 +36,8 @@ __all__ = ["is_connection_lost", "map_exceptions", "missing_table"]
 _LOGIN_REFUSED = re.compile(
     r"password authentication failed|authentication failed|role .* does not exist|"
     r"database .* does not exist|no pg_hba\.conf entry|permission denied for database|"
-    r"SSL is not enabled|server does not support SSL|password is required|no password supplied",
+    r"SSL is not enabled|server does not support SSL|password is required|no password supplied|"
+    r"invalid \w+ value|invalid connection option|certificate|invalid URI",
     re.IGNORECASE,
 )
 

@@ -219,3 +219,9 @@ def test_a_closed_injected_connection_is_backend_unavailable(
     connection.close()
     with pytest.raises(BackendUnavailable, match="injected"):
         store.find({"id": "a"})
+
+
+def test_a_bad_sslmode_is_a_config_error(pg_settings: PostgresSettings) -> None:
+    settings = pg_settings._replace(sslmode="bogus")
+    with pytest.raises(ConfigError, match="sslmode"):
+        create_store("teams", backend="aurora", settings=settings).count()
