@@ -101,15 +101,23 @@ def batch_write(
             _backoff(attempt)
 
 
-def batch_get(client: Any, table: str, keys: Sequence[Item]) -> Iterator[Item]:
-    """Yield the items stored at ``keys`` (distinct), 100 keys a consistent call, leftovers retried."""
+def batch_get(
+    client: Any, table: str, keys: Sequence[Item], project: Sequence[str] = ()
+) -> Iterator[Item]:
+    """Yield the items stored at ``keys`` (distinct), 100 keys a consistent call, leftovers retried.
+
+    With ``project``, the items hold only those attributes.
+    """
+    request: dict[str, Any] = {"ConsistentRead": True}
+    if project:
+        names = {f"#p{i}": field for i, field in enumerate(project)}
+        request["ProjectionExpression"] = ", ".join(names)
+        request["ExpressionAttributeNames"] = names
     for start in range(0, len(keys), GET_BATCH):
         pending: list[Item] = list(keys[start : start + GET_BATCH])
         attempt = 0
         while pending:
-            response = client.batch_get_item(
-                RequestItems={table: {"Keys": pending, "ConsistentRead": True}}
-            )
+            response = client.batch_get_item(RequestItems={table: {**request, "Keys": pending}})
             yield from response.get("Responses", {}).get(table, [])
             pending = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
             if not pending:

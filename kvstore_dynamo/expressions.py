@@ -57,34 +57,28 @@ class Expression:
         return params
 
 
-def _condition(expr: Expression, field: str, value: Any) -> tuple[str, bool]:
+def _condition(expr: Expression, field: str, value: Any) -> str:
     name = expr.name(field)
     if value is None:
-        return f"attribute_not_exists({name})", True
+        return f"attribute_not_exists({name})"
     tag = expr.type_tag(_TYPE_TAGS[type(value)])
     if isinstance(value, (list, dict)):
         # Nested equality is checked in Python (kvstore.records.matches): DynamoDB's own map and
-        # list comparison is not documented precisely enough to stake the contract's equality on.
-        return f"attribute_type({name}, {tag})", False
+        # list comparison is not documented precisely enough to stake the contract's equality on
+        # (DynamoDB Local compares maps by entries and 1 == 1.0; moto says True == 1).
+        return f"attribute_type({name}, {tag})"
     # The type test keeps a bool from equalling a number on servers that confuse them (moto).
-    return f"({name} = {expr.value(value)} AND attribute_type({name}, {tag}))", True
+    return f"({name} = {expr.value(value)} AND attribute_type({name}, {tag}))"
 
 
 def filter_expression(
     expr: Expression, filters: Mapping[str, Any], skip: Iterable[str] = ()
-) -> tuple[str | None, bool]:
-    """The FilterExpression for ``filters`` (minus the ``skip`` fields) and whether it is exact.
+) -> str | None:
+    """The FilterExpression for ``filters`` (minus the ``skip`` fields), or ``None`` for none.
 
-    Exact means the server's answer is the contract's (no nested values to check in Python), so a
-    ``Select=COUNT`` needs no second look.
+    For scalar and ``None`` values the server's answer is the contract's, so a ``Select=COUNT``
+    needs no second look; a nested value is only narrowed to its type here.
     """
     skipped = set(skip)
-    parts: list[str] = []
-    exact = True
-    for field, value in filters.items():
-        if field in skipped:
-            continue
-        part, part_exact = _condition(expr, field, value)
-        parts.append(part)
-        exact = exact and part_exact
-    return (" AND ".join(parts) or None), exact
+    parts = [_condition(expr, f, v) for f, v in filters.items() if f not in skipped]
+    return " AND ".join(parts) or None

@@ -116,10 +116,10 @@ class DynamoDriver(Driver):
             params["KeyConditionExpression"] = (
                 f"{expr.name(self._partition)} = {expr.value(filters[self._partition])}"
             )
-            condition, _ = filter_expression(expr, filters, skip=[self._partition])
+            condition = filter_expression(expr, filters, skip=[self._partition])
         else:
             operation = self._client().scan
-            condition, _ = filter_expression(expr, filters)
+            condition = filter_expression(expr, filters)
         if condition:
             params["FilterExpression"] = condition
         params.update(expr.params())
@@ -161,27 +161,35 @@ class DynamoDriver(Driver):
                             return
 
     def count(self, filters: Filters) -> int:
-        expr = Expression()
-        _, exact = filter_expression(expr, filters)
-        if self.schema.key_filters(filters) is not None or not exact:
+        nested = any(isinstance(value, (list, dict)) for value in filters.values())
+        if nested or self.schema.key_filters(filters) is not None:
+            # Nested equality is checked here, not by the server (see kvstore_dynamo.expressions).
             return sum(1 for _ in self._matching(filters, None, self.schema.id_fields))
         with self._errors():
             return sum(page.get("Count", 0) for page in self._pages(filters, count=True))
 
     def find_in(self, field: str, values: Sequence[Any]) -> Iterator[Record]:
+        return self._in(field, values)
+
+    def _in(
+        self, field: str, values: Sequence[Any], project: Sequence[str] = ()
+    ) -> Iterator[Record]:
+        """``find_in``; with ``project``, records hold only those fields (plus ``field``)."""
+        if project:
+            project = list(dict.fromkeys([*project, field]))
         with self._errors():
             if field == self._partition and len(self.schema.id_fields) == 1:
                 keys = [self._key_item((value,)) for value in values]
-                for item in batch_get(self._client(), self.table_name, keys):
+                for item in batch_get(self._client(), self.table_name, keys, project):
                     yield from_item(item)
                 return
             if field == self._partition:
                 for value in values:
-                    yield from self.select({field: value}, None)
+                    yield from self._matching({field: value}, None, project)
                 return
             wanted = {value_identity(value) for value in values if value is not None}
             absent_ok = any(value is None for value in values)
-            for page in self._in_pages(field, values):
+            for page in self._in_pages(field, values, project):
                 for item in page.get("Items", []):
                     record = from_item(item)
                     if field in record:
@@ -190,9 +198,13 @@ class DynamoDriver(Driver):
                     elif absent_ok:
                         yield record
 
-    def _in_pages(self, field: str, values: Sequence[Any]) -> Iterator[dict[str, Any]]:
+    def _in_pages(
+        self, field: str, values: Sequence[Any], project: Sequence[str]
+    ) -> Iterator[dict[str, Any]]:
         expr = Expression()
         params: dict[str, Any] = {"TableName": self.table_name, "ConsistentRead": True}
+        if project:
+            params["ProjectionExpression"] = ", ".join(expr.name(field) for field in project)
         if len(values) <= _IN_LIMIT:
             name = expr.name(field)
             parts: list[str] = []
@@ -206,7 +218,7 @@ class DynamoDriver(Driver):
             ):
                 parts.append(f"attribute_type({name}, {expr.type_tag(tag)})")
             params["FilterExpression"] = " OR ".join(parts)
-            params.update(expr.params())
+        params.update(expr.params())
         # Past 100 values one unfiltered Scan, matched here, beats several filtered ones.
         return _paginate(self._client().scan, params)
 
@@ -341,7 +353,7 @@ class DynamoDriver(Driver):
 
     def remove_in(self, field: str, values: Sequence[Any]) -> int:
         with self._errors():
-            records = self.find_in(field, values)
+            records = self._in(field, values, self.schema.id_fields)
             return self._delete_keys(self._key_item(self.schema.key_of(r)) for r in records)
 
     def truncate(self) -> int:

@@ -65,12 +65,22 @@ def test_put_many_100_records_is_4_batch_write_item(client: Any) -> None:
 
 def test_remove_in_and_truncate_are_batch_writes(client: Any) -> None:
     store = make(client)
-    store.put_many({"id": f"k{i:03}"} for i in range(60))
+    store.put_many({"id": f"k{i:03}", "v": i % 3, "blob": "x" * 100} for i in range(60))
+    fetched: set[str] = set()
+
+    def note_fields(parsed: dict[str, Any], **_: Any) -> None:
+        items = parsed.get("Items") or [i for t in parsed.get("Responses", {}).values() for i in t]
+        fetched.update(name for item in items for name in item)
+
+    for operation in ("BatchGetItem", "Scan"):
+        client.meta.events.register(f"after-call.dynamodb.{operation}", note_fields)
     calls = Calls(client)
     assert store.remove_in("id", [f"k{i:03}" for i in range(50)]) == 50
     assert dict(calls.counts) == {"BatchGetItem": 1, "BatchWriteItem": 2}
+    assert store.remove_in("v", [0]) == 3  # k051, k054, k057
+    assert fetched == {"id", "v"}  # keys (and the matched field) only: no blob read to delete
     calls.reset()
-    assert store.truncate(force=True) == 10
+    assert store.truncate(force=True) == 7
     assert dict(calls.counts) == {"Scan": 1, "BatchWriteItem": 1}
 
 
