@@ -19,6 +19,8 @@ from kvstore_aurora.layout import UNFIT, Layout
 __all__ = ["Where", "find_in_clause", "where_clause"]
 
 _TRUE = sql.SQL("TRUE")
+MAX_CONTAINMENTS = 200
+"""Up to this many values, ``find_in`` on a ``doc`` field is written so the GIN index serves it."""
 
 
 class Where(NamedTuple):
@@ -85,7 +87,13 @@ def find_in_clause(layout: Layout, field: str, values: Sequence[Any]) -> Where:
             parts.append(sql.SQL("{} IS NULL").format(name))
     elif layout.has_doc:
         if present:
-            parts.append(sql.SQL("(doc -> %s) = ANY(%s::jsonb[])"))
+            exact = sql.SQL("(doc -> %s) = ANY(%s::jsonb[])")
+            if len(present) <= MAX_CONTAINMENTS:
+                # GIN cannot serve "= ANY": an OR of containments lets it (a BitmapOr).
+                contained = sql.SQL(" OR ").join([sql.SQL("doc @> %s::jsonb")] * len(present))
+                exact = sql.SQL("(({}) AND {})").format(contained, exact)
+                params += [Jsonb({field: value}) for value in present]
+            parts.append(exact)
             params += [field, [Jsonb(value) for value in present]]
         if absent:
             parts.append(sql.SQL("NOT (doc ? %s)"))

@@ -57,3 +57,13 @@ def test_key_filters_use_the_primary_key(pg_settings: PostgresSettings, driver: 
     ):
         shown = plan(pg_settings, driver, where)
         assert "_pkey" in shown, shown
+
+
+def test_find_in_on_a_doc_field_uses_the_gin_index(
+    pg_settings: PostgresSettings, driver: Any
+) -> None:
+    where = find_in_clause(driver.layout(), "tag", ["t1", "t2"])
+    assert "_doc_gin" in plan(pg_settings, driver, where)
+    found = driver.find_in("tag", ["t1", "t2", "t400"])
+    assert sorted(record["b"] for record in found) == [1, 2]
+    assert sorted(r["b"] for r in driver.find_in("tag", ["t3", None])) == [3]
