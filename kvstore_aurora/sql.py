@@ -87,7 +87,7 @@ def find_in_clause(layout: Layout, field: str, values: Sequence[Any]) -> Where:
             parts.append(sql.SQL("{} IS NULL").format(name))
     elif layout.has_doc:
         if present:
-            exact = sql.SQL("(doc -> %s) = ANY(%s::jsonb[])")
+            exact: sql.Composable = sql.SQL("(doc -> %s) = ANY(%s::jsonb[])")
             if len(present) <= MAX_CONTAINMENTS:
                 # GIN cannot serve "= ANY": an OR of containments lets it (a BitmapOr).
                 contained = sql.SQL(" OR ").join([sql.SQL("doc @> %s::jsonb")] * len(present))
