@@ -8,6 +8,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from botocore.stub import Stubber
 
 from kvstore import (
@@ -233,3 +234,33 @@ def test_ensure_waits_until_the_table_is_active(
     assert creating[0] == 0
     assert calls["CreateTable"] == 1
     assert calls["DescribeTable"] == 4  # missing, CREATING, CREATING, ACTIVE
+
+
+def _chain(error: BaseException | None) -> str:
+    text = ""
+    while error is not None:
+        text += f"{error!r} {error}\n"
+        error = error.__cause__ or error.__context__
+    return text
+
+
+def test_no_error_or_repr_shows_the_secret_key() -> None:
+    secret = "wJalrXUtnFEMI-K7MDENG-SECRETKEY"
+    session = boto3.session.Session(
+        region_name=REGION, aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key=secret
+    )
+    client = session.client(
+        "dynamodb",
+        endpoint_url=f"http://127.0.0.1:{_closed_port()}",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+    )
+    store = create_store(unique_kind(), backend="dynamo", client=client)
+    with pytest.raises(BackendUnavailable) as info:
+        store.put({"id": "a"})
+    assert secret not in _chain(info.value)
+    with Stubber(client) as stub:
+        stub.add_client_error("get_item", service_error_code="InvalidSignatureException")
+        with pytest.raises(ConfigError) as refused:
+            store.find({"id": "a"})
+    assert secret not in _chain(refused.value)
+    assert secret not in repr(store) + repr(store.native())
