@@ -189,7 +189,8 @@ def decode(layout: Layout, row: tuple[Any, ...]) -> Record:
         if value is not None:
             record[column.name] = column.decode(value)
     for field, value in doc.items():
-        record.setdefault(field, value)
+        if value is not None:  # a top-level null (written by another tool) is an absent field
+            record.setdefault(field, value)
     return record
 
 

@@ -217,7 +217,7 @@ def test_numbers_written_by_other_tools_read_back_canonical(
     store.ensure()
     doc = (
         '{"a": 2.0, "b": 9007199254740993.0, "c": 1e20, "d": 100000000000000000000,'
-        ' "e": 0.1, "f": [3.000, -0.0], "g": 9223372036854775808}'
+        ' "e": 0.1, "f": [3.000, -0.0], "g": 9223372036854775808, "h": null}'
     )
     with connect(pg_settings) as connection:
         connection.execute(
