@@ -5,7 +5,8 @@ boto3's ``TypeSerializer``/``TypeDeserializer`` are not used: they turn every nu
 (``1E+125`` comes back as 126 digits), and are slower than this direct walk.
 
 Writing: ``str`` -> ``S``, ``bool`` -> ``BOOL``, ``int`` -> ``N`` (``str``), ``float`` -> ``N``
-(``repr``: the shortest decimal that reads back as the same float, never binary noise), ``list`` ->
+(``repr``, exponent as ``E``: the shortest decimal that reads back as the same float, never
+binary noise), ``list`` ->
 ``L``, ``dict`` -> ``M``, nested ``None`` -> ``NULL``. Reading: ``N`` -> ``int`` when integral within
 the signed 64-bit range, else ``float``; sets written by other tools (``SS``/``NS``/``BS``) -> lists
 sorted in Python's order; ``B`` -> ``bytes`` (readable, not writable back: core refuses bytes).
@@ -45,7 +46,7 @@ def to_attribute(value: Any) -> AttributeValue:
     if kind is int:
         return {"N": str(value)}
     if kind is float:
-        return {"N": repr(value)}
+        return {"N": repr(value).upper()}  # "1E+20", as boto3 and DynamoDB write exponents
     if kind is dict:
         return {"M": {key: to_attribute(item) for key, item in value.items()}}
     if kind is list:
