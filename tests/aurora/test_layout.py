@@ -97,6 +97,9 @@ def test_fields_with_columns_go_to_their_columns(
 
 def test_absent_fields_are_null_columns_and_filters_see_them_absent(make_table: Any) -> None:
     store = make_table(COLUMNS)
+    assert store.put_many([{"id": "x"}, {"id": "y", "age": 1}]) == 2
+    assert store.find_all() == [{"id": "x"}, {"id": "y", "age": 1}]
+    store.truncate(force=True)
     store.put({"id": "a", "name": "Ada"})
     assert store.find({"id": "a"}) == {"id": "a", "name": "Ada"}
     assert store.find({"age": None}) == {"id": "a", "name": "Ada"}
