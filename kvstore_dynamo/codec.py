@@ -5,11 +5,11 @@ boto3's ``TypeSerializer``/``TypeDeserializer`` are not used: they turn every nu
 (``1E+125`` comes back as 126 digits), and are slower than this direct walk.
 
 Writing: ``str`` -> ``S``, ``bool`` -> ``BOOL``, ``int`` -> ``N`` (``str``), ``float`` -> ``N``
-(``repr``, exponent as ``E``: the shortest decimal that reads back as the same float, never
-binary noise), ``list`` ->
-``L``, ``dict`` -> ``M``, nested ``None`` -> ``NULL``. Reading: ``N`` -> ``int`` when integral within
-the signed 64-bit range, else ``float``; sets written by other tools (``SS``/``NS``/``BS``) -> lists
-sorted in Python's order; ``B`` -> ``bytes`` (readable, not writable back: core refuses bytes).
+(``repr`` with an upper-case ``E``: the shortest decimal that reads back as the same float, never
+binary noise), ``list`` -> ``L``, ``dict`` -> ``M``, nested ``None`` -> ``NULL``. Reading: ``N`` ->
+``int`` when integral within the signed 64-bit range, else ``float``; sets written by other tools
+(``SS``/``NS``/``BS``) -> lists sorted in Python's order; ``B`` -> ``bytes`` (readable, not writable
+back: core refuses bytes); a top-level ``NULL`` -> absent.
 """
 
 from __future__ import annotations
