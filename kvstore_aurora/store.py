@@ -37,6 +37,12 @@ MAX_BATCH_BYTES = 8 << 20
 """A put_many statement carries at most about this many bytes of records (then a second one)."""
 
 _cursor_ids = itertools.count()
+_TOP = ("BEGIN", "COMMIT", "ROLLBACK")
+_NESTED = (
+    "SAVEPOINT kvstore_update",
+    "RELEASE SAVEPOINT kvstore_update",
+    "ROLLBACK TO SAVEPOINT kvstore_update",
+)
 
 
 class AuroraDriver(Driver):
@@ -146,8 +152,8 @@ class AuroraDriver(Driver):
             if begin:
                 connection.execute("BEGIN")
             connection.execute(declare, where.params)
-            rows = connection.execute(self._fetch(name)).fetchall()
-        return layout, rows
+            cursor = connection.execute(self._fetch(name))
+        return layout, cursor.fetchall()
 
     @staticmethod
     def _fetch(name: sql.Identifier) -> sql.Composed:
@@ -315,12 +321,27 @@ class AuroraDriver(Driver):
                 where.clause,
                 sql.SQL(", ").join(map(sql.Identifier, layout.selected)),
             )
-            with connection.pipeline(), connection.transaction():
-                row = connection.execute(query, params + where.params).fetchone()
+            # Inside a caller's transaction (an injected connection, during an iter_all), a
+            # savepoint; otherwise a transaction of its own.
+            nested = connection.info.transaction_status != TransactionStatus.IDLE
+            begin, commit, roll_back = _NESTED if nested else _TOP
+            done = False
+            try:
+                # BEGIN and UPDATE in one round trip; COMMIT (or ROLLBACK) in a second.
+                with connection.pipeline():
+                    connection.execute(begin)
+                    cursor = connection.execute(query, params + where.params)
+                row = cursor.fetchone()
                 if row is None:
                     raise NotFound(f"no {self.schema.kind} record has key {key!r}")
                 merged = decode(layout, row)
-                check(merged)  # raising rolls the transaction back
+                check(merged)
+                connection.execute(commit)
+                done = True
+            finally:
+                if not done and not connection.closed:
+                    with contextlib.suppress(psycopg.Error):  # else the pool drops the connection
+                        connection.execute(roll_back)
             return merged
 
         # Merging the same changes twice gives the same record.

@@ -13,6 +13,7 @@ import psycopg
 from kvstore.config import PostgresSettings
 
 _SENT = re.compile(r"^F\t\d+\t(Query|Execute)\b", re.MULTILINE)
+_WAITS = re.compile(r"^F\t\d+\t(Query|Sync)\b", re.MULTILINE)
 
 
 def connect(settings: PostgresSettings) -> psycopg.Connection[Any]:
@@ -39,8 +40,9 @@ class StatementCounter:
 
     @contextmanager
     def counting(self) -> Iterator[list[int]]:
-        """Yield a one-item list that holds, after the block, the statements sent in it."""
-        result = [0]
+        """Yield a list that holds, after the block, the statements sent in it and the round
+        trips (a Sync or simple Query is where the client waits for the server)."""
+        result = [0, 0]
         pgconn = self.connection.pgconn
         with tempfile.TemporaryFile() as trace:
             pgconn.trace(trace.fileno())
@@ -50,4 +52,5 @@ class StatementCounter:
             finally:
                 pgconn.untrace()
                 trace.seek(0)
-                result[0] = len(_SENT.findall(trace.read().decode("utf-8", "replace")))
+                text = trace.read().decode("utf-8", "replace")
+                result[:] = [len(_SENT.findall(text)), len(_WAITS.findall(text))]

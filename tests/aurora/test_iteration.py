@@ -76,3 +76,25 @@ def test_iter_all_memory_is_bounded_by_the_page(
         tracemalloc.stop()
     assert count == ROWS
     assert streamed - base < whole / 5
+
+
+def test_an_update_refused_while_iterating_changes_nothing_and_the_loop_goes_on(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kvstore import InvalidArgument
+
+    monkeypatch.setattr(aurora_store, "PAGE_SIZE", 50)
+    big = {"id": "big", "pad": "y" * 300_000}
+    store.put(big)
+    refused = 0
+    for seen, record in enumerate(store.iter_all({"pad": "x" * 200})):
+        if seen % 20 == 0:
+            with pytest.raises(InvalidArgument):  # the merged record would pass 400 KiB
+                store.update({"id": "big", "more": "z" * 200_000})
+            refused += 1
+        store.update({"id": record["id"], "touched": True})
+        if seen == 99:
+            break
+    assert refused == 5
+    assert store.count({"touched": True}) == 100
+    assert store.find({"id": "big"}) == big

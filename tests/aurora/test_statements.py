@@ -40,7 +40,7 @@ def test_the_counter_sees_every_statement(
         store.put({"id": "a"})
         store.put({"id": "b"})
         store.find({"id": "a"})
-    assert sent[0] == 3
+    assert sent == [3, 3]
 
 
 def test_find_by_key_and_put_are_one_statement_each(
@@ -87,7 +87,15 @@ def test_update_is_one_update_in_one_transaction(traced: tuple[Store, StatementC
     store.put({"id": "a", "x": 1, "y": 2})
     with counter.counting() as sent:
         assert store.update({"id": "a", "x": None, "z": 3}) == {"id": "a", "y": 2, "z": 3}
-    assert sent[0] == 3  # BEGIN + UPDATE ... RETURNING (one round trip), COMMIT
+    assert sent == [3, 2]  # BEGIN + UPDATE ... RETURNING (one round trip), COMMIT
+
+
+def test_find_all_is_a_cursor_in_two_round_trips(traced: tuple[Store, StatementCounter]) -> None:
+    store, counter = traced
+    store.put_many({"id": f"r{i}"} for i in range(50))
+    with counter.counting() as sent:
+        assert len(store.find_all()) == 51
+    assert sent == [4, 2]  # BEGIN + DECLARE + FETCH (one round trip), COMMIT
 
 
 def test_a_put_many_batch_too_big_for_one_statement_is_split(
