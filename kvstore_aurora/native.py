@@ -40,8 +40,20 @@ def _engine(settings: PostgresSettings) -> Any:
         return engine
 
 
+_handles: dict[tuple[Any, ...], NativeHandles] = {}
+
+
 def native_handles(settings: PostgresSettings, layout: Layout) -> NativeHandles:
-    """The reflected table of ``layout``'s kind and the configuration's engine."""
+    """The reflected table of ``layout``'s kind and the configuration's engine (reflected once
+    per layout: a table changed since is reflected again once its new layout is read)."""
+    key = (settings._replace(schema=None, source=""), layout.schema, layout.kind, layout.selected)
+    found = _handles.get(key)
+    if found is None:
+        found = _handles[key] = _reflect(settings, layout)
+    return found
+
+
+def _reflect(settings: PostgresSettings, layout: Layout) -> NativeHandles:
     from sqlalchemy import MetaData, Table
 
     from kvstore_aurora.errors import map_exceptions

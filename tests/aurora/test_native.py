@@ -33,6 +33,7 @@ def test_a_join_between_two_kinds(pg_settings: PostgresSettings) -> None:
     )
     t, m = teams.native(), members.native()
     assert t.engine is m.engine
+    assert teams.native().table is t.table  # reflected once
     query = (
         sa.select(t.table.c.id, sa.func.count(), sa.func.min(m.table.c.doc["name"].astext))
         .select_from(t.table.join(m.table, m.table.c.team_id == t.table.c.id))
