@@ -20,7 +20,14 @@ from typing import Any
 
 from kvstore.config import PostgresSettings, postgres_settings
 
-__all__ = ["create_database", "drop_database", "server_url", "test_database"]
+__all__ = [
+    "create_database",
+    "drop_database",
+    "drop_stale_databases",
+    "server_url",
+    "settings_for",
+    "test_database",
+]
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 TEST_DATABASE = "kvstore_test"
@@ -137,6 +144,37 @@ def drop_database(name: str) -> None:
         server_url(),
         sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)),
     )
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def drop_stale_databases(prefix: str) -> list[str]:
+    """Drop the databases named ``prefix + pid`` whose process is gone (crashed test runs)."""
+    import psycopg
+
+    with psycopg.connect(server_url(), autocommit=True) as connection:
+        names = [
+            row[0]
+            for row in connection.execute(
+                "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (prefix,)
+            )
+        ]
+    stale = [
+        name
+        for name in names
+        if name[len(prefix) :].isdigit() and not _running(int(name[len(prefix) :]))
+    ]
+    for name in stale:
+        drop_database(name)
+    return stale
 
 
 def settings_for(name: str, **env: str) -> PostgresSettings:

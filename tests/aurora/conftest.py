@@ -8,12 +8,13 @@ from collections.abc import Iterator
 import pytest
 
 from kvstore.config import PostgresSettings
-from kvstore.testing.postgres import create_database, drop_database
+from kvstore.testing.postgres import create_database, drop_database, drop_stale_databases
 
 
 @pytest.fixture(scope="session")
 def pg_settings() -> Iterator[PostgresSettings]:
     """Settings of a fresh database for this test run, dropped at the end."""
+    drop_stale_databases("kvstore_test_")
     name = f"kvstore_test_{os.getpid()}"
     settings = create_database(name)
     yield settings
