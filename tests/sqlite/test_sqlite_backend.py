@@ -133,3 +133,32 @@ def test_find_in_and_remove_in_take_more_keys_than_sqlite_has_parameters(tmp_pat
     assert len(store.find_in("id", wanted)) == 20_000
     assert store.remove_in("id", wanted) == 20_000
     assert store.count() == 20_000
+
+
+def test_processes_racing_to_create_one_key_let_exactly_one_win(tmp_path: Path) -> None:
+    path = str(tmp_path / "race.sqlite3")
+    kind = unique_kind()
+    create_store(kind, backend="sqlite", path=path).ensure()
+    go = tmp_path / "go"
+    script = (
+        "import os, sys, time\n"
+        "from kvstore import AlreadyExists, create_store\n"
+        f"s = create_store({kind!r}, backend='sqlite', path={path!r})\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.005)\n"
+        "try:\n"
+        "    s.find_or_create({'id': 'k'}, {'id': 'k', 'by': os.getpid()})\n"
+        "    s.create({'id': 'once', 'by': os.getpid()})\n"
+        "    print('won')\n"
+        "except AlreadyExists:\n"
+        "    print('lost')\n"
+    )
+    racers = [
+        subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    go.touch()
+    outcomes = sorted(racer.communicate(timeout=120)[0].strip() for racer in racers)
+    assert outcomes == ["lost", "lost", "lost", "won"]
+    store = create_store(kind, backend="sqlite", path=path)
+    assert store.count() == 2
+    assert store.find({"id": "k"})["by"] in {racer.pid for racer in racers}
