@@ -46,17 +46,24 @@ def test_an_unknown_option_raises_type_error(pg_settings: PostgresSettings) -> N
         create_store("teams", backend="aurora", settings=pg_settings, colour="red")
 
 
-def test_stores_of_a_configuration_share_one_connection(pg_settings: PostgresSettings) -> None:
-    settings = pg_settings
-    pool = get_pool(settings)
+def test_stores_of_a_configuration_share_one_connection(
+    pg_settings: PostgresSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("DB_SSLMODE", "DB_PREPARE", "DB_SCHEMA"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DB_CONNECT_TIMEOUT", str(pg_settings.connect_timeout))
+    pool = get_pool(pg_settings)
     pool.close()
     before = pool.opened
-    first = create_store(unique_kind("share"), backend="aurora", settings=settings)
-    second = create_store(unique_kind("share"), backend="aurora", settings=settings)
+    first = create_store(unique_kind("share"), backend="aurora", settings=pg_settings)
+    # The same configuration through another route (a DSN, another schema) shares it too.
+    url = f"postgresql://{pg_settings.user}@{pg_settings.host}:{pg_settings.port}/{pg_settings.dbname}"
+    second = create_store(unique_kind("share"), backend="aurora", dsn=url, schema="public")
     for made in (first, second):
         made.ensure()
         made.put({"id": "x"})
         assert made.find({"id": "x"}) == {"id": "x"}
+        assert made._driver.pool is pool  # type: ignore[attr-defined]
     assert pool.opened - before == 1
 
 
