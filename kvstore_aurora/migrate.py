@@ -114,7 +114,12 @@ def create_kind_table(
     fields = (id_fields,) if isinstance(id_fields, str) else tuple(id_fields)
     types = (key_types,) * len(fields) if isinstance(key_types, type) else tuple(key_types)
     cols: list[Any] = [
-        sa.Column(check_field_name(f), sa.Text() if t is str else sa.BigInteger(), primary_key=True)
+        sa.Column(
+            check_field_name(f),
+            sa.Text() if t is str else sa.BigInteger(),
+            primary_key=True,
+            autoincrement=False,  # keys are given, never generated (no BIGSERIAL)
+        )
         for f, t in zip(fields, types, strict=True)
     ]
     for name, type_ in (columns or {}).items():

@@ -275,3 +275,17 @@ def test_a_not_null_column_needs_its_field(make_table: Any, engine: Any) -> None
     with pytest.raises(InvalidArgument):
         store.put({"id": "a"})
     assert store.put({"id": "a", "name": "n"}) == {"id": "a", "name": "n"}
+
+
+def test_an_int_key_from_the_helper_is_a_plain_bigint(
+    make_table: Any, pg_settings: PostgresSettings
+) -> None:
+    store = make_table({}, key_types=int)
+    with connect(pg_settings) as connection:
+        row = connection.execute(
+            "SELECT data_type, column_default FROM information_schema.columns"
+            " WHERE table_name = %s AND column_name = 'id'",
+            (store.kind,),
+        ).fetchone()
+    assert row == ("bigint", None)  # not a BIGSERIAL: keys are given, never generated
+    assert store.put({"id": 7}) == {"id": 7}
