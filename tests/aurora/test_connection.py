@@ -232,3 +232,16 @@ def test_a_bad_sslmode_is_a_config_error(pg_settings: PostgresSettings) -> None:
     settings = pg_settings._replace(sslmode="bogus")
     with pytest.raises(ConfigError, match="sslmode"):
         create_store("teams", backend="aurora", settings=settings).count()
+
+
+def test_no_repr_shows_the_password() -> None:
+    from kvstore_aurora.migrate import sqlalchemy_url
+    from kvstore_aurora.native import _engine
+
+    settings = postgres_settings({"DATABASE_URL": f"postgresql://u:{PASSWORD}@h:5432/db"})
+    store = create_store("teams", backend="aurora", settings=settings)
+    shown = [repr(store), repr(store._driver), repr(get_pool(settings)), repr(settings)]  # type: ignore[attr-defined]
+    shown += [repr(sqlalchemy_url(settings)), repr(_engine(settings)), str(settings.password)]
+    for text in shown:
+        assert PASSWORD not in text
+    assert sqlalchemy_url(settings).password == PASSWORD  # given to the driver, only shown masked
