@@ -59,8 +59,12 @@ def _cpu() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def _info(args: argparse.Namespace, servers: dict[str, str]) -> dict[str, Any]:
+def _load() -> str:
     load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+    return f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+
+
+def _info(args: argparse.Namespace, servers: dict[str, str]) -> dict[str, Any]:
     packages = {}
     for name in ("kvstore", "psycopg", "boto3", "botocore"):
         try:
@@ -71,7 +75,7 @@ def _info(args: argparse.Namespace, servers: dict[str, str]) -> dict[str, Any]:
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()}, {_cpu()}, {os.cpu_count()} CPUs, {platform.system()} "
         f"{platform.release()}",
-        "load average": f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
+        "load average": _load(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "packages": packages,
         "servers": servers,
@@ -85,13 +89,14 @@ def _header(info: dict[str, Any]) -> list[str]:
     return [
         f"kvstore benchmark, {info['date']}",
         "",
-        f"- machine: {info['machine']} (load average at start {info['load average']})",
+        f"- machine: {info['machine']} (load average at start {info['load average']}, "
+        f"at end {_load()}; a load near the CPU count makes single-call rows rough)",
         f"- Python {info['python'].split()[-1]} ({info['python'].split()[0]}); {packages}",
         f"- servers: {servers}",
         f"- options: {' '.join(f'{k}={v}' for k, v in info['options'].items()) or 'defaults'}",
         "- ops/s: calls a second for single calls, records a second for batch calls; ratio: "
         "median over interleaved rounds of kvstore's time / the raw side's time (lower is better); "
-        "round trips: PostgreSQL client/server turns, DynamoDB API calls, per timed run",
+        "round trips, per call: PostgreSQL client/server turns, DynamoDB API calls",
         "",
     ]
 
