@@ -46,7 +46,8 @@ class Driver(ABC):
     and maps its driver's exceptions to ``kvstore.errors``.
     """
 
-    #: How many records core validates and hands to ``put_many`` / ``remove_in`` at once.
+    #: At most how many records (values) core hands to ``put_many`` (``remove_in``) at once; core
+    #: validates ``kvstore.store.CHUNK_SIZE`` of them first, the same on every backend.
     batch_size: int = 500
 
     def __init__(self, schema: KindSchema) -> None:

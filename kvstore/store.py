@@ -29,7 +29,7 @@ from kvstore.records import (
 )
 from kvstore.values import check_field_name, check_item_size, check_kind
 
-__all__ = ["RecordStore", "Store", "Validator", "create_store"]
+__all__ = ["CHUNK_SIZE", "RecordStore", "Store", "Validator", "create_store"]
 
 Validator = Callable[[Record], Record]
 """A ``validate`` hook: takes a record and returns the record to use, or raises."""
@@ -108,6 +108,15 @@ class Store(Protocol):
     def native(self) -> Any:
         """The backend's own handles (not portable)."""
         ...
+
+
+CHUNK_SIZE = 500
+"""Records (``put_many``) or values (``remove_in``) checked together before any of them is written.
+
+It is the same on every backend, so an invalid item fails the same way everywhere: nothing of its
+chunk is written, earlier chunks stay. Each chunk then goes to the driver in slices of at most its
+``batch_size``.
+"""
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -277,14 +286,15 @@ class RecordStore:
     def put_many(self, records: Iterable[Mapping[str, Any]]) -> int:
         """``put`` each record, in batches; return the number of distinct keys written."""
         written: set[Key] = set()
-        for chunk in _chunks(_iterable(records, "records"), self._driver.batch_size):
+        for chunk in _chunks(_iterable(records, "records"), CHUNK_SIZE):
             batch: dict[Key, Record] = {}
             for raw in chunk:
                 prepared = self._record(raw)
                 key = self._schema.key_of(prepared)
                 batch.pop(key, None)  # the last record of a key wins, in its place
                 batch[key] = prepared
-            self._driver.put_many(list(batch.values()))
+            for part in _chunks(batch.values(), self._driver.batch_size):
+                self._driver.put_many(part)
             written.update(batch)
         return len(written)
 
@@ -292,9 +302,10 @@ class RecordStore:
         """Delete records whose ``field`` equals one of ``values``; return how many."""
         check_field_name(field)
         removed = 0
-        for chunk in _chunks(_iterable(values, "values"), self._driver.batch_size):
+        for chunk in _chunks(_iterable(values, "values"), CHUNK_SIZE):
             name, distinct = prepare_values(field, chunk, self._schema)
-            removed += self._driver.remove_in(name, distinct)
+            for part in _chunks(distinct, self._driver.batch_size):
+                removed += self._driver.remove_in(name, part)
         return removed
 
     def native(self) -> Any:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from kvstore import InvalidArgument
+from kvstore.store import CHUNK_SIZE
 from kvstore.testing.fixtures import StoreFactory, StoreFixtures
 from kvstore.testing.suite.helpers import keys, typed
 
@@ -70,14 +71,17 @@ class AbstractBatchTests(StoreFixtures):
         self, make_store: StoreFactory
     ) -> None:
         store = make_store()
-        count = self.many_records
-        records: list[Any] = [{"id": f"k{i:05}"} for i in range(count)] + [{"id": 5}]
+        # Core checks CHUNK_SIZE records at a time on every backend: the first chunk is written,
+        # the second (holding the bad record, last of five) is not.
+        records: list[Any] = [{"id": f"k{i:05}"} for i in range(CHUNK_SIZE + 4)] + [{"id": 5}]
         with pytest.raises(InvalidArgument):
             store.put_many(records)
-        # Earlier chunks stay; the chunk holding the bad record (wherever it starts) was not written.
-        stored = store.count()
-        assert stored <= count
-        assert keys(store.find_all()) == [f"k{i:05}" for i in range(stored)]
+        assert keys(store.find_all()) == [f"k{i:05}" for i in range(CHUNK_SIZE)]
+        # remove_in likewise: its first chunk removes k00000 and k00001, the second fails whole.
+        values: list[Any] = [f"none{i}" for i in range(CHUNK_SIZE - 2)] + ["k00000", "k00001"]
+        with pytest.raises(InvalidArgument):
+            store.remove_in("id", [*values, "k00002", 5])
+        assert keys(store.find_all()) == [f"k{i:05}" for i in range(2, CHUNK_SIZE)]
 
     def test_empty_input_returns_at_once_without_io(self, make_store: StoreFactory) -> None:
         store = make_store(ensure=False)
