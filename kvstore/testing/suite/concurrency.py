@@ -95,3 +95,17 @@ class AbstractConcurrencyTests(StoreFixtures):
         )
         assert stores[0].count() == THREADS * len(KEYS)
         assert all(len(outcomes) == THREADS for outcomes in results.values())
+
+    def test_racing_ensure_calls_all_succeed(self, make_store: StoreFactory) -> None:
+        kind = make_store(ensure=False).kind
+        stores = [make_store(kind=kind, ensure=False) for _ in range(THREADS)]
+        barrier = threading.Barrier(THREADS)
+
+        def ensure(store: Store) -> None:
+            barrier.wait()
+            store.ensure()
+
+        with ThreadPoolExecutor(THREADS) as pool:
+            assert list(pool.map(ensure, stores)) == [None] * THREADS
+        stores[0].put({"id": "a"})
+        assert stores[-1].find_all() == [{"id": "a"}]

@@ -170,6 +170,7 @@ class AbstractWriteTests(StoreFixtures):
         original = {"id": "a", "l": [1], "m": {"k": [2]}}
 
         def mutate(record: dict[str, Any]) -> None:
+            assert type(record) is dict
             record["l"].append("x")
             record["m"]["k"].append("x")
             record["m"]["new"] = 1
