@@ -92,6 +92,11 @@ class AbstractBatchTests(StoreFixtures):
         assert store.find_in("x", iter(())) == []
         assert store.remove_in("id", []) == 0
         assert store.remove_in("x", ()) == 0
+        # Empty input still has its field name checked.
+        with pytest.raises(InvalidArgument):
+            store.find_in("bad-name", [])
+        with pytest.raises(InvalidArgument):
+            store.remove_in("bad-name", [])
 
     def test_remove_in_removes_matches_and_returns_how_many(self, make_store: StoreFactory) -> None:
         store = make_store()
