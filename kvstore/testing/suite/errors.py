@@ -73,6 +73,8 @@ def _every_bad_call(store: Store) -> dict[str, Callable[[], Any]]:
         "put_many": lambda: store.put_many([{"id": "a"}, {"id": 1}]),
         "remove_in": lambda: store.remove_in("bad-name", ["a"]),
         "put_too_big": lambda: store.put({"id": "a", "x": "x" * 409_600}),
+        "update_too_big": lambda: store.update({"id": "a", "x": "x" * 409_600}),
+        "put_many_too_big": lambda: store.put_many([{"id": "a", "x": "x" * 409_600}]),
     }
 
 

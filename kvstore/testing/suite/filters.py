@@ -90,6 +90,13 @@ class AbstractFilterTests(StoreFixtures):
         found = typed_store.find_in("v", [1, "a", [2, 1], {"a": 1}, None])
         assert keys(found) == sorted(["int1", "str_a", "list21", "dict_a", "absent"])
 
+    def test_find_in_and_remove_in_keep_look_alike_values_apart(self, typed_store: Any) -> None:
+        assert keys(typed_store.find_in("v", [1, True])) == ["int1", "true"]
+        assert keys(typed_store.find_in("v", [True, 1.0, "1"])) == ["int1", "str1", "true"]
+        assert keys(typed_store.find_in("v", [[1], [True]])) == ["list_one", "list_true"]
+        assert typed_store.remove_in("v", [0, False]) == 2
+        assert typed_store.count({"v": 0}) + typed_store.count({"v": False}) == 0
+
     def test_filters_are_combined_with_and(self, make_store: StoreFactory) -> None:
         store = make_store()
         store.put_many(
