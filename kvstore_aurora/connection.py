@@ -55,9 +55,14 @@ def _float(text: str) -> int | float:
     return value
 
 
+_decode = json.JSONDecoder(parse_int=_int, parse_float=_float).decode
+"""One decoder for every document: ``json.loads`` with hooks builds a new decoder per call."""
+
+
 def loads(text: str | bytes) -> Any:
     """JSON to canonical values: integral numbers in the int64 range as ints, others as floats."""
-    return json.loads(text, parse_int=_int, parse_float=_float)
+    # psycopg hands over bytes or a memoryview; the decoder takes only str.
+    return _decode(text if isinstance(text, str) else bytes(text).decode("utf-8"))
 
 
 def dumps(value: Any) -> str:
