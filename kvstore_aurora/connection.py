@@ -203,17 +203,25 @@ class Pool:
         Without ``retry`` a lost connection raises ``BackendUnavailable``: the write may or may
         not have been applied.
         """
-        with self.connection() as connection:
-            try:
-                return operation(connection)
-            except psycopg.Error as exc:
-                if not (retry and self.replaceable and is_connection_lost(exc, connection)):
-                    raise
-                logger.info(
-                    "connection to %s lost (%s); retrying once on a new connection",
-                    self.settings.describe(),
-                    type(exc).__name__,
-                )
+        # What ``self.connection()`` does, without a generator context manager (a call's hot path).
+        connection = self._take(False)
+        lock = self._injected_lock if connection is self._injected else None
+        if lock is not None:
+            lock.acquire()
+        try:
+            return operation(connection)
+        except psycopg.Error as exc:
+            if not (retry and self.replaceable and is_connection_lost(exc, connection)):
+                raise
+            logger.info(
+                "connection to %s lost (%s); retrying once on a new connection",
+                self.settings.describe(),
+                type(exc).__name__,
+            )
+        finally:
+            self._give_back(connection)
+            if lock is not None:
+                lock.release()
         with self.connection(fresh=True) as connection:
             return operation(connection)
 

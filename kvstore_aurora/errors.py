@@ -1,4 +1,4 @@
-"""psycopg's exceptions mapped to kvstore's, in one ``map_exceptions()`` context manager.
+"""psycopg's exceptions mapped to kvstore's: ``raise_mapped`` and the ``map_exceptions()`` block.
 
 The mapping::
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 import psycopg
 from psycopg import errors as pg
@@ -31,7 +32,7 @@ from kvstore.errors import (
     StoreError,
 )
 
-__all__ = ["is_connection_lost", "map_exceptions", "missing_table"]
+__all__ = ["is_connection_lost", "map_exceptions", "missing_table", "raise_mapped"]
 
 _LOGIN_REFUSED = re.compile(
     r"password authentication failed|authentication failed|role .* does not exist|"
@@ -66,10 +67,50 @@ def _text(exc: BaseException, secret: str) -> str:
     return text.replace(secret, "***") if secret else text
 
 
-def _raise(error: StoreError, exc: BaseException, secret: str) -> None:
+def _raise(error: StoreError, exc: BaseException, secret: str) -> NoReturn:
     if secret and secret in str(exc):
         raise error from None
     raise error from exc
+
+
+def raise_mapped(
+    exc: psycopg.Error,
+    where: str,
+    *,
+    secret: str = "",
+    kind: str | None = None,
+    schema: str | None = None,
+    connecting: bool = False,
+) -> NoReturn:
+    """Raise the kvstore error for ``exc`` (call it from the ``except`` block that caught it).
+
+    The arguments are ``map_exceptions``'s; hot paths call this from one ``try`` instead of
+    entering a context manager per call.
+    """
+    text = _text(exc, secret)
+    error: StoreError
+    if isinstance(exc, pg.UndefinedTable) and kind is not None:
+        error = missing_table(kind, schema)
+    elif isinstance(exc, pg.InvalidSchemaName):
+        error = ConfigError(f"schema {schema!r} does not exist on {where}: {text}")
+    elif isinstance(exc, (pg.InvalidAuthorizationSpecification, pg.InsufficientPrivilege)) or (
+        connecting and _LOGIN_REFUSED.search(text)
+    ):
+        error = ConfigError(f"PostgreSQL at {where} refused us: {text}")
+    elif isinstance(exc, pg.UniqueViolation):
+        error = AlreadyExists(f"key already taken in {kind!r}: {text}")
+    elif isinstance(
+        exc, (pg.DataError, pg.NotNullViolation, pg.CheckViolation, pg.ForeignKeyViolation)
+    ):
+        error = InvalidArgument(f"{kind!r} cannot store this value: {text}")
+    elif isinstance(
+        exc,
+        (pg.QueryCanceled, pg.OperationalError, pg.InterfaceError, pg.TransactionRollback),
+    ):
+        error = BackendUnavailable(f"PostgreSQL at {where} is unavailable: {text}")
+    else:
+        error = StoreError(f"PostgreSQL error on {where}: {text}")
+    _raise(error, exc, secret)
 
 
 @contextmanager
@@ -90,27 +131,4 @@ def map_exceptions(
     try:
         yield
     except psycopg.Error as exc:
-        text = _text(exc, secret)
-        error: StoreError
-        if isinstance(exc, pg.UndefinedTable) and kind is not None:
-            error = missing_table(kind, schema)
-        elif isinstance(exc, pg.InvalidSchemaName):
-            error = ConfigError(f"schema {schema!r} does not exist on {where}: {text}")
-        elif isinstance(exc, (pg.InvalidAuthorizationSpecification, pg.InsufficientPrivilege)) or (
-            connecting and _LOGIN_REFUSED.search(text)
-        ):
-            error = ConfigError(f"PostgreSQL at {where} refused us: {text}")
-        elif isinstance(exc, pg.UniqueViolation):
-            error = AlreadyExists(f"key already taken in {kind!r}: {text}")
-        elif isinstance(
-            exc, (pg.DataError, pg.NotNullViolation, pg.CheckViolation, pg.ForeignKeyViolation)
-        ):
-            error = InvalidArgument(f"{kind!r} cannot store this value: {text}")
-        elif isinstance(
-            exc,
-            (pg.QueryCanceled, pg.OperationalError, pg.InterfaceError, pg.TransactionRollback),
-        ):
-            error = BackendUnavailable(f"PostgreSQL at {where} is unavailable: {text}")
-        else:
-            error = StoreError(f"PostgreSQL error on {where}: {text}")
-        _raise(error, exc, secret)
+        raise_mapped(exc, where, secret=secret, kind=kind, schema=schema, connecting=connecting)

@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 
 from kvstore_aurora.layout import UNFIT, Layout
 
-__all__ = ["Where", "find_in_clause", "where_clause"]
+__all__ = ["Shape", "Where", "find_in_clause", "where_clause", "where_plan", "where_sql"]
 
 _TRUE = sql.SQL("TRUE")
 MAX_CONTAINMENTS = 200
@@ -34,39 +34,71 @@ class Where(NamedTuple):
 _NEVER = Where(sql.SQL("FALSE"), [], never=True)
 
 
-def where_clause(layout: Layout, filters: Mapping[str, Any]) -> Where:
-    """The clause matching records equal to ``filters`` (AND of each field's equality)."""
-    contained: dict[str, Any] = {}
-    parts: list[sql.Composable] = []
+Shape = tuple[tuple[str, str], ...]
+"""What a WHERE clause's text depends on: each filtered field and how it is compared."""
+
+
+def where_plan(layout: Layout, filters: Mapping[str, Any]) -> tuple[Shape, list[Any]] | None:
+    """The shape and parameters of the clause matching ``filters``; ``None`` when nothing can.
+
+    Computing them costs no SQL composition: a caller may cache ``where_sql(layout, shape)``.
+    """
+    shape: list[tuple[str, str]] = []
     params: list[Any] = []
+    contained: dict[str, Any] = {}
     for field, value in filters.items():
-        name = sql.Identifier(field)
         column = layout.column(field)
         if column is not None:
             if value is None:
-                parts.append(sql.SQL("{} IS NULL").format(name))
+                shape.append((field, "null"))
                 continue
             encoded = column.encode(value)
             if encoded is UNFIT:
-                return _NEVER
-            parts.append(sql.SQL("{} = %s::{}").format(name, column.cast))
+                return None
+            shape.append((field, "="))
             params.append(encoded)
         elif not layout.has_doc:
             # The table cannot hold this field: it is absent from every record.
             if value is not None:
-                return _NEVER
+                return None
         elif value is None:
-            parts.append(sql.SQL("NOT (doc ? %s)"))
+            shape.append((field, "absent"))
             params.append(field)
         else:
             contained[field] = value
-            parts.append(sql.SQL("(doc -> %s) = %s::jsonb"))
+            shape.append((field, "doc"))
             params += [field, Jsonb(value)]
     if contained:
-        parts.insert(0, sql.SQL("doc @> %s::jsonb"))
         params.insert(0, Jsonb(contained))
-    clause = sql.SQL(" AND ").join(parts) if parts else _TRUE
-    return Where(clause, params)
+    return tuple(shape), params
+
+
+def where_sql(layout: Layout, shape: Shape) -> sql.Composable:
+    """The clause text for a ``where_plan`` shape (its parameters in ``where_plan``'s order)."""
+    parts: list[sql.Composable] = []
+    for field, how in shape:
+        if how == "null":
+            parts.append(sql.SQL("{} IS NULL").format(sql.Identifier(field)))
+        elif how == "=":
+            column = layout.column(field)
+            assert column is not None
+            parts.append(sql.SQL("{} = %s::{}").format(sql.Identifier(field), column.cast))
+        elif how == "absent":
+            parts.append(sql.SQL("NOT (doc ? %s)"))
+        else:
+            parts.append(sql.SQL("(doc -> %s) = %s::jsonb"))
+    if any(how == "doc" for _, how in shape):
+        parts.insert(0, sql.SQL("doc @> %s::jsonb"))
+    return sql.SQL(" AND ").join(parts) if parts else _TRUE
+
+
+def where_clause(layout: Layout, filters: Mapping[str, Any]) -> Where:
+    """The clause matching records equal to ``filters`` (AND of each field's equality)."""
+    plan = where_plan(layout, filters)
+    if plan is None:
+        return _NEVER
+    shape, params = plan
+    return Where(where_sql(layout, shape), params)
 
 
 def find_in_clause(layout: Layout, field: str, values: Sequence[Any]) -> Where:

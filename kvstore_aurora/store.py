@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -23,9 +23,9 @@ from kvstore.config import PostgresSettings, postgres_settings
 from kvstore.errors import AlreadyExists, ConfigError, NotFound
 from kvstore_aurora import layout as layouts
 from kvstore_aurora.connection import Connection, Pool, dumps, get_pool
-from kvstore_aurora.errors import is_connection_lost, map_exceptions, missing_table
+from kvstore_aurora.errors import is_connection_lost, map_exceptions, missing_table, raise_mapped
 from kvstore_aurora.layout import Layout, decode
-from kvstore_aurora.sql import Where, find_in_clause, where_clause
+from kvstore_aurora.sql import Where, find_in_clause, where_clause, where_plan, where_sql
 
 __all__ = ["PAGE_SIZE", "AuroraDriver", "open_driver"]
 
@@ -33,6 +33,8 @@ T = TypeVar("T")
 
 PAGE_SIZE = 1000
 """Rows fetched per round trip from the server-side cursor of an unbounded select."""
+MAX_STATEMENTS = 256
+"""Rendered statements a driver keeps (one per shape of call: which fields a filter names)."""
 MAX_BATCH_BYTES = 8 << 20
 """A put_many statement carries at most about this many bytes of records (then a second one)."""
 
@@ -55,6 +57,8 @@ class AuroraDriver(Driver):
         self.pool = pool
         self.db_schema = db_schema
         self._layout_key = (pool.cache_key, db_schema, schema)
+        self._statements: dict[Hashable, bytes] = {}
+        self._statements_layout: Layout | None = None
 
     def __repr__(self) -> str:
         return f"<AuroraDriver kind={self.schema.kind!r} on {self.pool.settings.describe()}>"
@@ -62,13 +66,39 @@ class AuroraDriver(Driver):
     # -- plumbing -------------------------------------------------------------------------------
 
     def _run(self, operation: Callable[[Connection], T], *, retry: bool) -> T:
-        with self._errors():
-            try:
-                return self.pool.run(operation, retry=retry)
-            except psycopg.ProgrammingError:
+        # One try, not a context manager: entering one costs more per call than this whole frame.
+        try:
+            return self.pool.run(operation, retry=retry)
+        except psycopg.Error as exc:
+            if isinstance(exc, psycopg.ProgrammingError):
                 # The table was dropped or altered since its layout was read: read it again.
                 layouts.forget(self._layout_key)
-                raise
+            settings = self.pool.settings
+            raise_mapped(
+                exc,
+                settings.describe(),
+                secret=settings.password.reveal(),
+                kind=self.schema.kind,
+                schema=self.db_schema,
+            )
+
+    def _statement(
+        self, layout: Layout, shape: Hashable, connection: Connection, build: Callable[[], Any]
+    ) -> bytes:
+        """``build()`` (a ``psycopg.sql`` statement) rendered once per shape and layout.
+
+        Composing and rendering costs more than a key lookup's round trip to a near server, and
+        the same bytes each time let psycopg prepare the statement. A layout read anew (its table
+        changed) starts a new cache.
+        """
+        cache = self._statements
+        if layout is not self._statements_layout or len(cache) >= MAX_STATEMENTS:
+            cache = self._statements = {}
+            self._statements_layout = layout
+        found = cache.get(shape)
+        if found is None:
+            found = cache[shape] = build().as_bytes(connection)
+        return found
 
     def _read_layout(self, connection: Connection) -> Layout | None:
         cached = layouts.read_layout(self._layout_key)
@@ -116,13 +146,20 @@ class AuroraDriver(Driver):
 
             def bounded(connection: Connection) -> list[Record]:
                 layout = self._layout(connection)
-                where = where_clause(layout, filters)
-                if where.never:
+                plan = where_plan(layout, filters)
+                if plan is None:
                     return []
-                query = sql.SQL("{} LIMIT {}").format(
-                    self._select_sql(layout, where), sql.Literal(limit)
+                shape, params = plan
+                query = self._statement(
+                    layout,
+                    ("select", limit, shape),
+                    connection,
+                    lambda: sql.SQL("{} LIMIT {}").format(
+                        self._select_sql(layout, Where(where_sql(layout, shape), params)),
+                        sql.Literal(limit),
+                    ),
                 )
-                return [decode(layout, row) for row in connection.execute(query, where.params)]
+                return [decode(layout, row) for row in connection.execute(query, params)]
 
             return iter(self._run(bounded, retry=True))
         return self._stream(filters)
@@ -214,11 +251,19 @@ class AuroraDriver(Driver):
     def count(self, filters: Filters) -> int:
         def run(connection: Connection) -> int:
             layout = self._layout(connection)
-            where = where_clause(layout, filters)
-            if where.never:
+            plan = where_plan(layout, filters)
+            if plan is None:
                 return 0
-            query = sql.SQL("SELECT count(*) FROM {} WHERE {}").format(layout.table, where.clause)
-            row = connection.execute(query, where.params).fetchone()
+            shape, params = plan
+            query = self._statement(
+                layout,
+                ("count", shape),
+                connection,
+                lambda: sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
+                    layout.table, where_sql(layout, shape)
+                ),
+            )
+            row = connection.execute(query, params).fetchone()
             return int(row[0]) if row else 0
 
         return self._run(run, retry=True)
@@ -273,8 +318,15 @@ class AuroraDriver(Driver):
         def run(connection: Connection) -> int:
             layout = self._layout(connection)
             row = self._row(layout, record)
-            values = sql.SQL("VALUES ({})").format(sql.SQL(", ").join(sql.Placeholder() * len(row)))
-            return connection.execute(self._insert_sql(layout, upsert, values), row).rowcount
+
+            def build() -> sql.Composed:
+                values = sql.SQL("VALUES ({})").format(
+                    sql.SQL(", ").join(sql.Placeholder() * len(row))
+                )
+                return self._insert_sql(layout, upsert, values)
+
+            query = self._statement(layout, ("insert", upsert), connection, build)
+            return connection.execute(query, row).rowcount
 
         # An upsert applied twice stores the same thing; an insert retried could clash with itself.
         return self._run(run, retry=upsert)
