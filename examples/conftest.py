@@ -15,6 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from kvstore.testing.dynamodb_local import DynamoDBLocal
+
 BACKENDS = ["sqlite", "memory", "aurora", "dynamo-moto", "dynamo-local"]
 FAKE_AWS = {
     "AWS_REGION": "us-east-1",
@@ -42,13 +44,9 @@ def examples_database_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def examples_dynamodb_local(pytestconfig: pytest.Config) -> Iterator[str]:
-    """DynamoDB Local's endpoint (installed and started when needed; never skipped)."""
-    from kvstore.testing.dynamodb_local import start
-
-    server = start(Path(pytestconfig.rootpath) / ".cache" / "dynamodb-local")
-    yield server.endpoint
-    server.stop()
+def examples_dynamodb_local(dynamodb_local: DynamoDBLocal) -> str:
+    """The run's DynamoDB Local endpoint (the root conftest starts one for every test dir)."""
+    return dynamodb_local.endpoint
 
 
 def _clear(monkeypatch: pytest.MonkeyPatch) -> None:

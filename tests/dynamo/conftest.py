@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -11,18 +10,10 @@ import pytest
 from botocore.config import Config
 from moto import mock_aws
 
-from kvstore.testing.dynamodb_local import DynamoDBLocal, start
+from kvstore.testing.dynamodb_local import DynamoDBLocal
 
 REGION = "us-east-1"
 FAKE_CREDENTIALS = {"aws_access_key_id": "kvstore", "aws_secret_access_key": "kvstore-test"}
-
-
-@pytest.fixture(scope="session")
-def dynamodb_local(pytestconfig: pytest.Config) -> Iterator[DynamoDBLocal]:
-    """One DynamoDB Local for the whole run (installed and started when needed; never skipped)."""
-    server = start(Path(pytestconfig.rootpath) / ".cache" / "dynamodb-local")
-    yield server
-    server.stop()
 
 
 def local_client(endpoint: str, **config: Any) -> Any:
