@@ -5,6 +5,15 @@ anything else a consistent Scan; Query and Scan always follow ``LastEvaluatedKey
 limit counts before the filter). Every record is also checked with ``kvstore.records.matches``, so
 nested values and servers that compare loosely (moto) still give the contract's typed equality.
 
+A streaming select (``iter_all``, ``find_all``: no ``limit``) asks for pages of at most
+``STREAM_PAGE_LIMIT`` (1,000) items. A full 1 MB page of small items is ~10,000+ items, which botocore
+parses into ~28 MiB of Python objects at once: with the cap, peak memory no longer depends on the
+kind's size (``kvstore copy`` DynamoDB Local -> PostgreSQL, 60-byte records: 96 MB at 10,000 and
+175 MB at 100,000 records without it, 66 MB at both with it) and the bench's ``iter_all`` stayed
+at 0.88-0.95 of a raw paginated Scan (smaller pages parse no slower). Items of ~1 KB or more fill
+1 MB before 1,000, so the cap only adds calls for small items, where 1,000 a call keeps the
+per-call latency negligible. Selects with a ``limit`` (``find``) and key-only reads keep full pages.
+
 ``update`` is one UpdateItem (SET/REMOVE, ``attribute_exists`` condition, ``ReturnValues=ALL_OLD``):
 the merged record is the old one plus the changes (UpdateItem is atomic, so that is what was
 stored). DynamoDB itself refuses an item past 409,600 bytes (``InvalidArgument``, nothing changed);
@@ -36,6 +45,9 @@ __all__ = ["DynamoDriver", "DynamoNative", "open_driver"]
 
 _IN_LIMIT = 100
 """DynamoDB's limit of values in one ``IN`` list."""
+
+STREAM_PAGE_LIMIT = 1000
+"""Items per Scan/Query page when a select streams (no ``limit``): see the module docstring."""
 
 
 def _paginate(operation: Callable[..., Any], params: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -102,13 +114,20 @@ class DynamoDriver(Driver):
         return from_item(item) if item is not None else None
 
     def _pages(
-        self, filters: Filters, *, count: bool = False, project: Sequence[str] = ()
+        self,
+        filters: Filters,
+        *,
+        count: bool = False,
+        project: Sequence[str] = (),
+        page_limit: int | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Every Query (when the partition key is filtered) or Scan page for ``filters``."""
         expr = Expression()
         params: dict[str, Any] = {"TableName": self.table_name, "ConsistentRead": True}
         if count:
             params["Select"] = "COUNT"
+        if page_limit:
+            params["Limit"] = page_limit
         if project:
             params["ProjectionExpression"] = ", ".join(expr.name(field) for field in project)
         if self._partition in filters:
@@ -151,7 +170,8 @@ class DynamoDriver(Driver):
                     yield record
                 return
             found = 0
-            for page in self._pages(filters, project=project):
+            page_limit = STREAM_PAGE_LIMIT if limit is None and not project else None
+            for page in self._pages(filters, project=project, page_limit=page_limit):
                 for item in page.get("Items", []):
                     record = from_item(item)
                     if matches(record, filters):
