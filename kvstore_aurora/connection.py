@@ -65,9 +65,12 @@ def loads(text: str | bytes) -> Any:
     return _decode(text if isinstance(text, str) else bytes(text).decode("utf-8"))
 
 
-def dumps(value: Any) -> str:
-    """Canonical values to JSON (``repr`` of a float is exact, so floats round-trip)."""
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+dumps: Callable[[Any], str] = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":")
+).encode
+"""Canonical values to JSON (``repr`` of a float is exact, so floats round-trip).
+
+One encoder for every document: ``json.dumps`` with options builds a new encoder per call."""
 
 
 def _alive(connection: Connection) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import operator
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -22,9 +23,9 @@ from kvstore.backend import Driver, Filters, Key, KindSchema, Record
 from kvstore.config import PostgresSettings, postgres_settings
 from kvstore.errors import AlreadyExists, ConfigError, NotFound
 from kvstore_aurora import layout as layouts
-from kvstore_aurora.connection import Connection, Pool, dumps, get_pool
+from kvstore_aurora.connection import Connection, Pool, get_pool
 from kvstore_aurora.errors import is_connection_lost, map_exceptions, missing_table, raise_mapped
-from kvstore_aurora.layout import Layout, decode
+from kvstore_aurora.layout import Layout, decode, encode_rows
 from kvstore_aurora.sql import Where, find_in_clause, where_clause, where_plan, where_sql
 
 __all__ = ["PAGE_SIZE", "AuroraDriver", "open_driver"]
@@ -420,25 +421,31 @@ class AuroraDriver(Driver):
     def truncate(self) -> int:
         return self._delete(lambda layout: where_clause(layout, {}))
 
+    def _put_many_sql(self, layout: Layout) -> sql.Composed:
+        casts = [c.cast for c in layout.keys]
+        casts += [c.cast for c in layout.columns.values() if c.kind != "unsupported"]
+        if layout.has_doc:
+            casts.append(sql.SQL("jsonb"))
+        source = sql.SQL("SELECT * FROM unnest({})").format(
+            sql.SQL(", ").join(sql.SQL("%b::{}[]").format(cast) for cast in casts)
+        )
+        return self._insert_sql(layout, True, source)
+
     def put_many(self, records: Sequence[Record]) -> None:
+        # Rows go in key order: concurrent batches then lock rows in the same order and cannot
+        # deadlock each other. (Key values of one kind all have the same type, so they compare.)
+        fields = self.schema.id_fields
+        ordered = sorted(records, key=operator.itemgetter(*fields))
+
         def run(connection: Connection) -> None:
             layout = self._layout(connection)
-            # JSON is dumped here, once, so that its size is known for splitting the batch.
-            # Rows go in key order: concurrent batches then lock rows in the same order and
-            # cannot deadlock each other.
-            rows = [
-                [dumps(v.obj) if isinstance(v, Jsonb) else v for v in self._row(layout, record)]
-                for record in sorted(records, key=self.schema.key_of)
-            ]
-            casts = [c.cast for c in layout.keys]
-            casts += [c.cast for c in layout.columns.values() if c.kind != "unsupported"]
-            if layout.has_doc:
-                casts.append(sql.SQL("jsonb"))
-            source = sql.SQL("SELECT * FROM unnest({})").format(
-                sql.SQL(", ").join(sql.SQL("%b::{}[]").format(cast) for cast in casts)
+            query = self._statement(
+                layout, ("put_many",), connection, lambda: self._put_many_sql(layout)
             )
-            query = self._insert_sql(layout, True, source)
-            for part in _by_size(rows):
+            # JSON is dumped here, once, so that its size is known for splitting the batch.
+            rows, sizes = encode_rows(layout, ordered)
+            for start, end in _by_size(sizes):
+                part = rows[start:end] if start or end < len(rows) else rows
                 connection.execute(query, [list(column) for column in zip(*part, strict=True)])
 
         self._run(run, retry=True)
@@ -449,16 +456,15 @@ class AuroraDriver(Driver):
         return native_handles(self.pool.settings, self.layout())
 
 
-def _by_size(rows: list[list[Any]]) -> Iterator[list[list[Any]]]:
-    """``rows`` in slices of about MAX_BATCH_BYTES each (one slice unless records are big)."""
+def _by_size(sizes: list[int]) -> Iterator[tuple[int, int]]:
+    """Slices (start, end) of rows of ``sizes`` bytes, about MAX_BATCH_BYTES each (usually one)."""
     start, total = 0, 0
-    for index, row in enumerate(rows):
-        size = sum(len(value) if isinstance(value, str) else 8 for value in row)
+    for index, size in enumerate(sizes):
         if total + size > MAX_BATCH_BYTES and index > start:
-            yield rows[start:index]
+            yield start, index
             start, total = index, 0
         total += size
-    yield rows[start:]
+    yield start, len(sizes)
 
 
 _OPTIONS = ("dsn", "settings", "schema", "connection")
