@@ -12,9 +12,11 @@ from typing import Any
 from kvstore.backend import Filters, Key, KindSchema, Record
 from kvstore.errors import InvalidArgument
 from kvstore.values import (
+    MAX_ITEM_SIZE,
     check_field_name,
     check_item_size,
     check_key_value,
+    item_size,
     normalize_value,
     same_value,
     value_identity,
@@ -57,11 +59,35 @@ def _require_key(record: Mapping[str, Any], schema: KindSchema, what: str) -> No
         raise InvalidArgument(f"{what} lacks its key field(s) {', '.join(map(repr, missing))}")
 
 
+def _size_bound(record: Record) -> int:
+    """An upper bound of ``item_size(record)``, cheap for flat records: a number counts 21 bytes,
+    the most ``number_size`` gives; strings and booleans count exactly, containers via
+    ``item_size``."""
+    bound = 0
+    for name, value in record.items():
+        kind = type(value)
+        if kind is str:
+            size = len(value) if value.isascii() else len(value.encode("utf-8"))
+            bound += size + (len(name) if name.isascii() else len(name.encode("utf-8")))
+        elif kind is int or kind is float or kind is bool:
+            bound += 21 + (len(name) if name.isascii() else len(name.encode("utf-8")))
+        elif kind is list and all(type(item) is str and item.isascii() for item in value):
+            # A list of ASCII strings (tags): its exact size, without a call per item.
+            size = 3 + sum(map(len, value)) + len(value)
+            bound += size + (len(name) if name.isascii() else len(name.encode("utf-8")))
+        else:
+            bound += item_size({name: value})
+    return bound
+
+
 def prepare_record(raw: object, schema: KindSchema, what: str = "record") -> Record:
     """A whole record for ``put``/``create``: valid names and values, key fields, size limit."""
     record = _canonical(_fields(raw, what), schema)
     _require_key(record, schema, what)
-    check_item_size(record)
+    # The exact size only when the cheap bound does not already show the record is small enough
+    # (put_many checks every record; sizing each number exactly was a quarter of its time).
+    if _size_bound(record) >= MAX_ITEM_SIZE:
+        check_item_size(record)
     return record
 
 
