@@ -6,14 +6,14 @@ limit counts before the filter). Every record is also checked with ``kvstore.rec
 nested values and servers that compare loosely (moto) still give the contract's typed equality.
 
 A streaming select (``iter_all``, ``find_all``: no ``limit``) asks for pages of at most
-``STREAM_PAGE_LIMIT`` (1,000) items. A full 1 MB page of small items is ~10,000+ items, which botocore
-parses into ~28 MiB of Python objects at once: with the cap, peak memory no longer depends on the
-kind's size (``kvstore copy`` DynamoDB Local -> PostgreSQL, 60-byte records: 96 MB at 10,000 and
-175 MB at 100,000 records without it, 66 MB at both with it). It costs no time: ``iter_all`` over
-those 100,000 records took 0.83 of a raw paginated Scan with it, 0.98 with full pages (2,500: 0.88),
-and the bench's 600-byte case 0.88 (0.95 before). Items of ~1 KB or more fill 1 MB before 1,000, so
-the cap only adds calls for small items, where 1,000 a call keeps the per-call latency negligible.
-Selects with a ``limit`` (``find``) and key-only reads keep full pages.
+``STREAM_PAGE_LIMIT`` (1,000) items. A full 1 MB page of small items is 10,000 items or more, which
+botocore parses into ~28 MiB of Python objects at once: with the cap, peak memory no longer depends
+on the kind's size (``kvstore copy`` DynamoDB Local -> PostgreSQL, 60-byte records: 96 MB at 10,000
+and 175 MB at 100,000 records without it, 66 MB at both with it). It costs no time: ``iter_all``
+over those 100,000 records took 0.83 of a raw paginated Scan with it, 0.98 with full pages (2,500:
+0.88), and the bench's 600-byte case 0.88 (0.95 before). Items of ~1 KB or more fill 1 MB before
+1,000, so the cap only adds calls for small items, where 1,000 a call keeps the per-call latency
+negligible. Selects with a ``limit`` (``find``) and key-only reads keep full pages.
 
 ``update`` is one UpdateItem (SET/REMOVE, ``attribute_exists`` condition, ``ReturnValues=ALL_OLD``):
 the merged record is the old one plus the changes (UpdateItem is atomic, so that is what was
