@@ -14,10 +14,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 from kvstore.backend import Key, Record
+from kvstore.records import chunked
 from kvstore.store import Store
 
 __all__ = [
@@ -59,17 +60,6 @@ def record_digest(record: Record) -> bytes:
     return hashlib.blake2b(dumps(record, sort_keys=True).encode(), digest_size=16).digest()
 
 
-def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
-    chunk: list[Record] = []
-    for record in records:
-        chunk.append(record)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def copy_records(
     source: Store,
     target: Store,
@@ -82,7 +72,7 @@ def copy_records(
     ``progress`` is called with the number of records copied so far after each chunk.
     """
     copied = 0
-    for chunk in _chunks(source.iter_all(), chunk_size):
+    for chunk in chunked(source.iter_all(), chunk_size):
         copied += target.put_many(chunk)
         if progress is not None:
             progress(copied)

@@ -6,8 +6,8 @@ Core runs these before any I/O; the in-process backends also use ``matches`` and
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, TypeVar
 
 from kvstore.backend import Filters, Key, KindSchema, Record
 from kvstore.errors import InvalidArgument
@@ -22,7 +22,10 @@ from kvstore.values import (
     value_identity,
 )
 
+T = TypeVar("T")
+
 __all__ = [
+    "chunked",
     "copy_record",
     "matches",
     "prepare_changes",
@@ -155,6 +158,18 @@ def sort_key(schema: KindSchema) -> Any:
         only = fields[0]
         return lambda record: record[only]
     return lambda record: tuple(record[field] for field in fields)
+
+
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``items`` in lists of ``size`` (the last may be shorter), consuming them lazily."""
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def copy_record(record: Record) -> Record:

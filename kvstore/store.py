@@ -20,6 +20,7 @@ from kvstore.errors import (
     OperationRejected,
 )
 from kvstore.records import (
+    chunked,
     matches,
     prepare_changes,
     prepare_filters,
@@ -117,17 +118,6 @@ It is the same on every backend, so an invalid item fails the same way everywher
 chunk is written, earlier chunks stay. Each chunk then goes to the driver in slices of at most its
 ``batch_size``.
 """
-
-
-def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _iterable(value: object, what: str) -> Iterable[Any]:
@@ -286,14 +276,14 @@ class RecordStore:
     def put_many(self, records: Iterable[Mapping[str, Any]]) -> int:
         """``put`` each record, in batches; return the number of distinct keys written."""
         written: set[Key] = set()
-        for chunk in _chunks(_iterable(records, "records"), CHUNK_SIZE):
+        for chunk in chunked(_iterable(records, "records"), CHUNK_SIZE):
             batch: dict[Key, Record] = {}
             for raw in chunk:
                 prepared = self._record(raw)
                 key = self._schema.key_of(prepared)
                 batch.pop(key, None)  # the last record of a key wins, in its place
                 batch[key] = prepared
-            for part in _chunks(batch.values(), self._driver.batch_size):
+            for part in chunked(batch.values(), self._driver.batch_size):
                 self._driver.put_many(part)
             written.update(batch)
         return len(written)
@@ -302,9 +292,9 @@ class RecordStore:
         """Delete records whose ``field`` equals one of ``values``; return how many."""
         check_field_name(field)
         removed = 0
-        for chunk in _chunks(_iterable(values, "values"), CHUNK_SIZE):
+        for chunk in chunked(_iterable(values, "values"), CHUNK_SIZE):
             name, distinct = prepare_values(field, chunk, self._schema)
-            for part in _chunks(distinct, self._driver.batch_size):
+            for part in chunked(distinct, self._driver.batch_size):
                 removed += self._driver.remove_in(name, part)
         return removed
 
