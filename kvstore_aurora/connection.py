@@ -61,8 +61,9 @@ _decode = json.JSONDecoder(parse_int=_int, parse_float=_float).decode
 
 def loads(text: str | bytes) -> Any:
     """JSON to canonical values: integral numbers in the int64 range as ints, others as floats."""
-    # psycopg hands over bytes or a memoryview; the decoder takes only str.
-    return _decode(text if isinstance(text, str) else bytes(text).decode("utf-8"))
+    # psycopg hands over bytes or a memoryview; the decoder takes only str (str() decodes either
+    # without copying a memoryview to bytes first).
+    return _decode(text if isinstance(text, str) else str(text, "utf-8"))
 
 
 dumps: Callable[[Any], str] = json.JSONEncoder(

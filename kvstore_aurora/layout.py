@@ -230,7 +230,18 @@ def encode_rows(layout: Layout, records: Iterable[Record]) -> tuple[list[list[An
 
 def decode(layout: Layout, row: tuple[Any, ...]) -> Record:
     """The record a SELECT of ``layout.selected`` returned (key fields first)."""
-    record: Record = {column.name: column.decode(row[i]) for i, column in enumerate(layout.keys)}
+    if len(layout.keys) == 1 and not layout.columns and layout.has_doc:
+        # The default layout (one key, doc): a key column (text or an integer) needs no decoding.
+        key, value, stored = layout.keys[0].name, row[0], row[-1]
+        if not stored:
+            return {key: value}
+        if None in stored.values():
+            # A top-level null (written by another tool) is an absent field.
+            stored = {field: item for field, item in stored.items() if item is not None}
+        record = {key: value, **stored}
+        record[key] = value  # a doc field named like the key column (another tool's) loses
+        return record
+    record = {column.name: column.decode(row[i]) for i, column in enumerate(layout.keys)}
     index = len(layout.keys)
     doc: dict[str, Any] = row[-1] if layout.has_doc and row[-1] else {}
     for column in layout.columns.values():

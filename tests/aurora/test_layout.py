@@ -242,6 +242,24 @@ def test_numbers_written_by_other_tools_read_back_canonical(
     assert [type(v) for v in found["f"]] == [int, int]
 
 
+def test_a_doc_field_named_like_the_key_column_never_hides_the_key(
+    pg_settings: PostgresSettings,
+) -> None:
+    store = create_store(unique_kind("foreign"), backend="aurora", settings=pg_settings)
+    store.ensure()
+    with connect(pg_settings) as connection:
+        connection.execute(
+            f'INSERT INTO "{store.kind}" (id, doc) VALUES (%s, %s::jsonb), (%s, %s::jsonb)',
+            ("x", '{"id": "other", "a": 1}', "y", '{"a": null, "id": null}'),
+        )
+    x, y = {"id": "x", "a": 1}, {"id": "y"}
+    assert store.find({"id": "x"}) == x
+    assert store.find_in("id", ["x", "y"]) == [x, y]
+    streamed = sorted(store.iter_all(), key=lambda record: str(record["id"]))
+    assert streamed == [x, y]
+    assert [next(iter(record)) for record in streamed] == ["id", "id"]  # key fields first
+
+
 def test_a_numeric_column_with_a_scale_takes_only_what_it_stores_exactly(make_table: Any) -> None:
     import sqlalchemy as sa
 
