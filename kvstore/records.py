@@ -130,10 +130,12 @@ def prepare_values(field: object, values: object, schema: KindSchema) -> tuple[s
     seen: set[Any] = set()
     for value in values:
         if key_type is not None:
+            # Valid keys of one field are all str or all int (never bool): each is its own identity.
             value = check_key_value(value, name, key_type)
+            identity = value
         else:
             value = normalize_value(value, name)
-        identity = value_identity(value)
+            identity = value_identity(value)
         if identity not in seen:
             seen.add(identity)
             out.append(value)
