@@ -28,6 +28,7 @@ __all__ = [
     "chunked",
     "copy_record",
     "matches",
+    "matching",
     "prepare_changes",
     "prepare_filters",
     "prepare_record",
@@ -151,6 +152,21 @@ def matches(record: Mapping[str, Any], filters: Mapping[str, Any]) -> bool:
         elif name not in record or not same_value(record[name], wanted):
             return False
     return True
+
+
+def matching(
+    records: Iterable[Record], filters: Mapping[str, Any], limit: int | None = None
+) -> Iterator[Record]:
+    """The ``records`` that match ``filters``, stopping after ``limit`` of them (lazily)."""
+    if limit is not None and limit <= 0:
+        return
+    found = 0
+    for record in records:
+        if matches(record, filters):
+            yield record
+            found += 1
+            if found == limit:
+                return
 
 
 def sort_key(schema: KindSchema) -> Any:

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 from kvstore.backend import Driver, Filters, Key, KindSchema, Record
 from kvstore.config import sqlite_path
 from kvstore.errors import AlreadyExists, NotFound
-from kvstore.records import matches
+from kvstore.records import matches, matching
 from kvstore.sqlite_errors import map_exceptions
 from kvstore.values import value_identity
 
@@ -215,15 +215,7 @@ class SqliteDriver(Driver):
 
     def select(self, filters: Filters, limit: int | None = None) -> Iterator[Record]:
         where, params, _exact = self._where(filters)
-        found = 0
-        if limit is not None and limit <= 0:
-            return
-        for _, record in self._rows(where, params):
-            if matches(record, filters):
-                yield record
-                found += 1
-                if limit is not None and found >= limit:
-                    return
+        yield from matching((record for _, record in self._rows(where, params)), filters, limit)
 
     def count(self, filters: Filters) -> int:
         connection, lock = self._connect()

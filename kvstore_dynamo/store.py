@@ -33,7 +33,7 @@ from botocore.exceptions import ClientError
 
 from kvstore.backend import Driver, Filters, Key, KindSchema, Record
 from kvstore.errors import AlreadyExists, ConfigError, NotFound
-from kvstore.records import matches
+from kvstore.records import matches, matching
 from kvstore.values import value_identity
 from kvstore_dynamo.batch import batch_get, batch_write
 from kvstore_dynamo.codec import Item, from_item, to_attribute, to_item
@@ -170,16 +170,10 @@ class DynamoDriver(Driver):
                 if record is not None and matches(record, filters):
                     yield record
                 return
-            found = 0
             page_limit = STREAM_PAGE_LIMIT if limit is None and not project else None
-            for page in self._pages(filters, project=project, page_limit=page_limit):
-                for item in page.get("Items", []):
-                    record = from_item(item)
-                    if matches(record, filters):
-                        yield record
-                        found += 1
-                        if limit is not None and found >= limit:
-                            return
+            pages = self._pages(filters, project=project, page_limit=page_limit)
+            items = (item for page in pages for item in page.get("Items", []))
+            yield from matching(map(from_item, items), filters, limit)
 
     def count(self, filters: Filters) -> int:
         nested = any(isinstance(value, (list, dict)) for value in filters.values())
