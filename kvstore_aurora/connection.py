@@ -179,7 +179,8 @@ class Pool:
     def _give_back(self, connection: Connection) -> None:
         if connection is self._injected:
             return
-        if connection.closed or connection.broken or connection.info.transaction_status != 0:
+        # pgconn's status, not connection.info's: info builds an object and an enum on each read.
+        if connection.closed or connection.broken or connection.pgconn.transaction_status != 0:
             connection.close()
             return
         with self._lock:

@@ -160,7 +160,8 @@ class AuroraDriver(Driver):
                         sql.Literal(limit),
                     ),
                 )
-                return [decode(layout, row) for row in connection.execute(query, params)]
+                rows = connection.execute(query, params).fetchall()  # one call, not one a row
+                return [decode(layout, row) for row in rows]
 
             return iter(self._run(bounded, retry=True))
         return self._stream(filters)
@@ -275,7 +276,7 @@ class AuroraDriver(Driver):
             where = find_in_clause(layout, field, values)
             if where.never:
                 return []
-            rows = connection.execute(self._select_sql(layout, where), where.params)
+            rows = connection.execute(self._select_sql(layout, where), where.params).fetchall()
             return [decode(layout, row) for row in rows]
 
         return iter(self._run(run, retry=True))
