@@ -307,6 +307,15 @@ def check_item_size(record: Mapping[str, Any]) -> None:
 
 def check_key_value(value: Any, field: str, key_type: type) -> str | int:
     """Return ``value`` when it is a valid key of ``key_type`` for ``field``."""
+    # Fast path (every find by key): ASCII is valid UTF-8 of len() bytes; else the full checks.
+    if (
+        type(value) is key_type is str
+        and value
+        and value.isascii()
+        and "\x00" not in value
+        and len(value) <= MAX_KEY_BYTES
+    ):
+        return value
     if key_type is str:
         if not isinstance(value, str) or not value:
             raise InvalidArgument(f"key field {field!r} needs a non-empty str, got {value!r}")
