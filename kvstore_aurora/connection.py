@@ -74,6 +74,9 @@ dumps: Callable[[Any], str] = json.JSONEncoder(
 One encoder for every document: ``json.dumps`` with options builds a new encoder per call."""
 
 
+_pollers: dict[int, Any] = {}
+
+
 def _alive(connection: Connection) -> bool:
     """Whether an idle connection still looks usable, without a round trip.
 
@@ -85,8 +88,12 @@ def _alive(connection: Connection) -> bool:
     try:
         fileno = connection.fileno()
         if hasattr(select, "poll"):  # select() cannot watch a descriptor past FD_SETSIZE
-            poller = select.poll()
-            poller.register(fileno, select.POLLIN)
+            # One poll object a descriptor number, made once (a connection is checked before each
+            # call). A descriptor reused by a later connection is the same number: still right.
+            poller = _pollers.get(fileno)
+            if poller is None:
+                poller = _pollers[fileno] = select.poll()
+                poller.register(fileno, select.POLLIN)
             return not poller.poll(0)
         readable, _, _ = select.select([fileno], [], [], 0)
     except (OSError, ValueError, psycopg.Error):
