@@ -45,16 +45,34 @@ def _fields(raw: object, what: str) -> Mapping[str, Any]:
     return raw
 
 
-def _canonical(raw: Mapping[str, Any], schema: KindSchema) -> Record:
-    """Normalise every field, dropping top-level ``None`` (absent) and checking key fields."""
+def _canonical(raw: Mapping[str, Any], schema: KindSchema) -> tuple[Record, int]:
+    """Normalise every field, dropping top-level ``None`` (absent) and checking key fields; with an
+    upper bound of the result's ``item_size``, from the same pass.
+
+    The bound counts strings, booleans and lists of ASCII strings exactly and a number as 21 bytes
+    (the most ``number_size`` gives); other values through ``item_size``. Checking the exact size
+    only when the bound reaches the limit refuses exactly the same records.
+    """
     out: Record = {}
+    bound = 0
     for name, value in raw.items():
         if value is None:
             continue
         if name in schema.id_fields:
             value = check_key_value(value, name, schema.key_types[schema.id_fields.index(name)])
-        out[name] = normalize_value(value, name)
-    return out
+        out[name] = value = normalize_value(value, name)
+        kind = type(value)
+        if kind is str:
+            size = len(value) if value.isascii() else len(value.encode("utf-8"))
+        elif kind is int or kind is float or kind is bool:
+            size = 21
+        elif kind is list and all(type(item) is str and item.isascii() for item in value):
+            size = 3 + sum(map(len, value)) + len(value)  # tags: exact, without a call per item
+        else:
+            bound += item_size({name: value})
+            continue
+        bound += size + (len(name) if name.isascii() else len(name.encode("utf-8")))
+    return out, bound
 
 
 def _require_key(record: Mapping[str, Any], schema: KindSchema, what: str) -> None:
@@ -63,34 +81,13 @@ def _require_key(record: Mapping[str, Any], schema: KindSchema, what: str) -> No
         raise InvalidArgument(f"{what} lacks its key field(s) {', '.join(map(repr, missing))}")
 
 
-def _size_bound(record: Record) -> int:
-    """An upper bound of ``item_size(record)``, cheap for flat records: a number counts 21 bytes,
-    the most ``number_size`` gives; strings and booleans count exactly, containers via
-    ``item_size``."""
-    bound = 0
-    for name, value in record.items():
-        kind = type(value)
-        if kind is str:
-            size = len(value) if value.isascii() else len(value.encode("utf-8"))
-            bound += size + (len(name) if name.isascii() else len(name.encode("utf-8")))
-        elif kind is int or kind is float or kind is bool:
-            bound += 21 + (len(name) if name.isascii() else len(name.encode("utf-8")))
-        elif kind is list and all(type(item) is str and item.isascii() for item in value):
-            # A list of ASCII strings (tags): its exact size, without a call per item.
-            size = 3 + sum(map(len, value)) + len(value)
-            bound += size + (len(name) if name.isascii() else len(name.encode("utf-8")))
-        else:
-            bound += item_size({name: value})
-    return bound
-
-
 def prepare_record(raw: object, schema: KindSchema, what: str = "record") -> Record:
     """A whole record for ``put``/``create``: valid names and values, key fields, size limit."""
-    record = _canonical(_fields(raw, what), schema)
+    record, bound = _canonical(_fields(raw, what), schema)
     _require_key(record, schema, what)
-    # The exact size only when the cheap bound does not already show the record is small enough
+    # The exact size only when the bound does not already show the record is small enough
     # (put_many checks every record; sizing each number exactly was a quarter of its time).
-    if _size_bound(record) >= MAX_ITEM_SIZE:
+    if bound >= MAX_ITEM_SIZE:
         check_item_size(record)
     return record
 
@@ -101,7 +98,7 @@ def prepare_changes(raw: object, schema: KindSchema) -> tuple[Key, Record, list[
     removes = [
         name for name, value in changes.items() if value is None and name not in schema.id_fields
     ]
-    record = _canonical(changes, schema)
+    record, _bound = _canonical(changes, schema)
     _require_key(record, schema, "changes")
     check_item_size(record)
     sets = {name: value for name, value in record.items() if name not in schema.id_fields}
