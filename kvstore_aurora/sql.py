@@ -16,7 +16,16 @@ from psycopg.types.json import Jsonb
 
 from kvstore_aurora.layout import UNFIT, Layout
 
-__all__ = ["Shape", "Where", "find_in_clause", "where_clause", "where_plan", "where_sql"]
+__all__ = [
+    "Shape",
+    "Where",
+    "find_in_clause",
+    "insert_sql",
+    "put_many_sql",
+    "where_clause",
+    "where_plan",
+    "where_sql",
+]
 
 _TRUE = sql.SQL("TRUE")
 MAX_CONTAINMENTS = 200
@@ -135,3 +144,39 @@ def find_in_clause(layout: Layout, field: str, values: Sequence[Any]) -> Where:
     if not parts:
         return _NEVER
     return Where(sql.SQL("({})").format(sql.SQL(" OR ").join(parts)), params)
+
+
+def insert_sql(layout: Layout, upsert: bool, source: sql.Composable) -> sql.Composed:
+    """``INSERT`` of ``source``'s rows (``Layout.selected``'s columns) with ``ON CONFLICT`` on the
+    key: ``DO UPDATE`` of every other column when ``upsert``, else ``DO NOTHING``."""
+    names = list(layout.selected)
+    keys = [column.name for column in layout.keys]
+    others = [name for name in names if name not in keys]
+    conflict: sql.Composable
+    if upsert and others:
+        conflict = sql.SQL("DO UPDATE SET {}").format(
+            sql.SQL(", ").join(
+                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(name)) for name in others
+            )
+        )
+    else:
+        conflict = sql.SQL("DO NOTHING")
+    return sql.SQL("INSERT INTO {} ({}) {} ON CONFLICT ({}) {}").format(
+        layout.table,
+        sql.SQL(", ").join(map(sql.Identifier, names)),
+        source,
+        sql.SQL(", ").join(map(sql.Identifier, keys)),
+        conflict,
+    )
+
+
+def put_many_sql(layout: Layout) -> sql.Composed:
+    """The upsert of a batch: one array parameter a column (sent binary), unnested into rows."""
+    casts = [column.cast for column in layout.keys]
+    casts += [c.cast for c in layout.columns.values() if c.kind != "unsupported"]
+    if layout.has_doc:
+        casts.append(sql.SQL("jsonb"))
+    source = sql.SQL("SELECT * FROM unnest({})").format(
+        sql.SQL(", ").join(sql.SQL("%b::{}[]").format(cast) for cast in casts)
+    )
+    return insert_sql(layout, True, source)

@@ -26,7 +26,15 @@ from kvstore_aurora import layout as layouts
 from kvstore_aurora.connection import Connection, Pool, get_pool
 from kvstore_aurora.errors import is_connection_lost, map_exceptions, missing_table, raise_mapped
 from kvstore_aurora.layout import Layout, decode, encode_rows
-from kvstore_aurora.sql import Where, find_in_clause, where_clause, where_plan, where_sql
+from kvstore_aurora.sql import (
+    Where,
+    find_in_clause,
+    insert_sql,
+    put_many_sql,
+    where_clause,
+    where_plan,
+    where_sql,
+)
 
 __all__ = ["PAGE_SIZE", "AuroraDriver", "open_driver"]
 
@@ -283,31 +291,6 @@ class AuroraDriver(Driver):
 
     # -- writes ---------------------------------------------------------------------------------
 
-    def _insert_sql(self, layout: Layout, upsert: bool, source: sql.Composable) -> sql.Composed:
-        names = [c.name for c in layout.keys] + [
-            n for n, c in layout.columns.items() if c.kind != "unsupported"
-        ]
-        if layout.has_doc:
-            names.append("doc")
-        keys = sql.SQL(", ").join(sql.Identifier(c.name) for c in layout.keys)
-        others = [n for n in names if n not in self.schema.id_fields]
-        conflict: sql.Composable
-        if upsert and others:
-            conflict = sql.SQL("DO UPDATE SET {}").format(
-                sql.SQL(", ").join(
-                    sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(n)) for n in others
-                )
-            )
-        else:
-            conflict = sql.SQL("DO NOTHING")
-        return sql.SQL("INSERT INTO {} ({}) {} ON CONFLICT ({}) {}").format(
-            layout.table,
-            sql.SQL(", ").join(map(sql.Identifier, names)),
-            source,
-            keys,
-            conflict,
-        )
-
     def _row(self, layout: Layout, record: Record) -> list[Any]:
         params, doc = layout.split(record)
         row = [params[c.name] for c in layout.keys]
@@ -325,7 +308,7 @@ class AuroraDriver(Driver):
                 values = sql.SQL("VALUES ({})").format(
                     sql.SQL(", ").join(sql.Placeholder() * len(row))
                 )
-                return self._insert_sql(layout, upsert, values)
+                return insert_sql(layout, upsert, values)
 
             query = self._statement(layout, ("insert", upsert), connection, build)
             return connection.execute(query, row).rowcount
@@ -422,16 +405,6 @@ class AuroraDriver(Driver):
     def truncate(self) -> int:
         return self._delete(lambda layout: where_clause(layout, {}))
 
-    def _put_many_sql(self, layout: Layout) -> sql.Composed:
-        casts = [c.cast for c in layout.keys]
-        casts += [c.cast for c in layout.columns.values() if c.kind != "unsupported"]
-        if layout.has_doc:
-            casts.append(sql.SQL("jsonb"))
-        source = sql.SQL("SELECT * FROM unnest({})").format(
-            sql.SQL(", ").join(sql.SQL("%b::{}[]").format(cast) for cast in casts)
-        )
-        return self._insert_sql(layout, True, source)
-
     def put_many(self, records: Sequence[Record]) -> None:
         # Rows go in key order: concurrent batches then lock rows in the same order and cannot
         # deadlock each other. (Key values of one kind all have the same type, so they compare.)
@@ -440,9 +413,7 @@ class AuroraDriver(Driver):
 
         def run(connection: Connection) -> None:
             layout = self._layout(connection)
-            query = self._statement(
-                layout, ("put_many",), connection, lambda: self._put_many_sql(layout)
-            )
+            query = self._statement(layout, ("put_many",), connection, lambda: put_many_sql(layout))
             # JSON is dumped here, once, so that its size is known for splitting the batch.
             rows, sizes = encode_rows(layout, ordered)
             for start, end in _by_size(sizes):
