@@ -49,6 +49,9 @@ class Driver(ABC):
     #: At most how many records (values) core hands to ``put_many`` (``remove_in``) at once; core
     #: validates ``kvstore.store.CHUNK_SIZE`` of them first, the same on every backend.
     batch_size: int = 500
+    #: Whether batch writes wait on the network, so core prepares the next chunk of a ``put_many``
+    #: while this driver writes one, from a helper thread (see ``kvstore.store.write_behind``).
+    write_behind: bool = False
 
     def __init__(self, schema: KindSchema) -> None:
         self.schema = schema

@@ -60,6 +60,7 @@ class AuroraDriver(Driver):
     """One kind's table on one PostgreSQL database."""
 
     batch_size = 1000
+    write_behind = True
 
     def __init__(self, schema: KindSchema, pool: Pool, db_schema: str | None) -> None:
         super().__init__(schema)

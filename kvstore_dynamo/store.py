@@ -74,6 +74,7 @@ class DynamoDriver(Driver):
     """A kind's records in the table ``table_prefix + kind``."""
 
     batch_size = 100
+    write_behind = True
 
     def __init__(self, schema: KindSchema, connection: Connection) -> None:
         super().__init__(schema)
