@@ -9,9 +9,21 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple, Protocol
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any, NamedTuple, Protocol, TypeVar
 
-__all__ = ["Backend", "Driver", "Filters", "Key", "KindSchema", "LazyBackend", "Record"]
+__all__ = [
+    "Backend",
+    "Driver",
+    "Filters",
+    "Key",
+    "KindSchema",
+    "LazyBackend",
+    "Record",
+    "write_behind",
+]
+
+B = TypeVar("B")
 
 Record = dict[str, Any]
 """A record as stored and returned: field name to (canonical) value."""
@@ -49,9 +61,6 @@ class Driver(ABC):
     #: At most how many records (values) core hands to ``put_many`` (``remove_in``) at once; core
     #: validates ``kvstore.store.CHUNK_SIZE`` of them first, the same on every backend.
     batch_size: int = 500
-    #: Whether batch writes wait on the network, so core prepares the next chunk of a ``put_many``
-    #: while this driver writes one, from a helper thread (see ``kvstore.store.write_behind``).
-    write_behind: bool = False
 
     def __init__(self, schema: KindSchema) -> None:
         self.schema = schema
@@ -106,6 +115,37 @@ class Driver(ABC):
     def put_many(self, records: Sequence[Record]) -> None:
         """Store ``records`` (distinct keys, at most ``batch_size``) in as few round trips as can be."""
 
+    def encode_many(self, records: Sequence[Record]) -> Any:
+        """The part of ``put_many(records)`` that needs no I/O (checks, encoding), as a batch for
+        ``write_many``.
+
+        Core calls it in the caller's thread for every slice of a chunk before writing any of them,
+        so a value it refuses (``InvalidArgument``) stops the chunk before anything of it is
+        written, and a ``writer`` can write one chunk while core encodes the next. By default: the
+        records themselves.
+        """
+        return records
+
+    def write_many(self, batch: Any) -> None:
+        """Store a batch that ``encode_many`` made (by default: ``put_many`` of it)."""
+        self.put_many(batch)
+
+    def write_chunk(self, batches: list[Any]) -> None:
+        """Store one chunk's batches (``encode_many``'s), in order."""
+        for batch in batches:
+            self.write_many(batch)
+
+    def writer(self, many: bool) -> AbstractContextManager[Callable[[list[Any]], None]]:
+        """Where ``put_many`` sends each chunk's batches, in order: by default ``write_chunk``.
+
+        ``many`` says whether more than one chunk is coming. A network backend may then write one
+        chunk while core prepares the next (``write_behind``, or a database pipeline), as long as
+        what ends up stored, and which error is raised, is what the plain loop would give: chunks
+        are stored in order; a failed write's error comes before any later chunk's; the block's
+        exit returns once every chunk is stored.
+        """
+        return nullcontext(self.write_chunk)
+
     @abstractmethod
     def native(self) -> Any:
         """The backend's own handles for this kind (see CONTRACT.md, "Escape hatches")."""
@@ -151,3 +191,34 @@ class LazyBackend:
         opener: Callable[[KindSchema, Mapping[str, Any]], Driver]
         opener = getattr(importlib.import_module(module), function)
         return opener(schema, options)
+
+
+@contextmanager
+def write_behind(write: Callable[[B], None]) -> Iterator[Callable[[B], None]]:
+    """A ``Driver.writer`` for a driver whose writes wait on the network: each ``write(batch)`` runs
+    in one helper thread while the caller's thread prepares the next batch.
+
+    Writes happen in order, one at a time. Handing over a batch first waits for the write before
+    it (raising its error); the block's exit waits for the last one. When the block raises, the
+    write in flight ends first, and its error, if any, is raised instead (the plain loop would
+    have met it first).
+    """
+    from concurrent.futures import Future, ThreadPoolExecutor  # only batch writers pay for it
+
+    in_flight: list[Future[None]] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kvstore-write") as executor:
+
+        def submit(batch: B) -> None:
+            if in_flight:
+                in_flight.pop().result()
+            in_flight.append(executor.submit(write, batch))
+
+        try:
+            yield submit
+            if in_flight:
+                in_flight.pop().result()
+        except BaseException:
+            failed = in_flight.pop().exception() if in_flight else None  # waits for it
+            if failed is not None:
+                raise failed from None
+            raise

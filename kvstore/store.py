@@ -7,8 +7,9 @@ batch calls and builds ``find``/``find_or_create`` from the driver's primitives.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from kvstore.backend import Driver, Key, KindSchema, Record
 from kvstore.errors import (
@@ -31,8 +32,6 @@ from kvstore.records import (
 from kvstore.values import check_field_name, check_item_size, check_kind
 
 __all__ = ["CHUNK_SIZE", "RecordStore", "Store", "Validator", "create_store"]
-
-B = TypeVar("B")
 
 Validator = Callable[[Record], Record]
 """A ``validate`` hook: takes a record and returns the record to use, or raises."""
@@ -120,45 +119,6 @@ It is the same on every backend, so an invalid item fails the same way everywher
 chunk is written, earlier chunks stay. Each chunk then goes to the driver in slices of at most its
 ``batch_size``.
 """
-
-
-def write_behind(
-    chunks: Iterator[list[Any]],
-    prepare: Callable[[list[Any]], B],
-    write: Callable[[B], None],
-) -> None:
-    """``write(prepare(chunk))`` for each chunk, preparing the next chunk while one is written.
-
-    For backends whose writes wait on the network: the caller's thread prepares (validates, runs
-    the ``validate`` hook) while one helper thread writes, so the two overlap. What ends up stored,
-    and which error is raised, is exactly what the plain loop would give: writes happen in order,
-    one at a time; a write's error comes before a later chunk's; and the call returns only once the
-    write in flight has ended. A call of one chunk starts no thread.
-    """
-    chunk = next(chunks, None)
-    if chunk is None:
-        return
-    batch = prepare(chunk)
-    following = next(chunks, None)
-    if following is None:
-        write(batch)
-        return
-    from concurrent.futures import ThreadPoolExecutor  # only batch writers pay for the import
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kvstore-write") as executor:
-        pending = executor.submit(write, batch)
-        try:
-            while following is not None:
-                batch = prepare(following)
-                pending.result()
-                pending = executor.submit(write, batch)
-                following = next(chunks, None)
-            pending.result()
-        except BaseException:
-            failed = pending.exception()  # waits for the write in flight
-            if failed is not None:
-                raise failed from None  # the plain loop would have met this error first
-            raise
 
 
 def _iterable(value: object, what: str) -> Iterable[Any]:
@@ -318,25 +278,25 @@ class RecordStore:
         """``put`` each record, in batches; return the number of distinct keys written."""
         written: set[Key] = set()
 
-        def prepare(chunk: list[Any]) -> list[Record]:
+        driver = self._driver
+
+        def prepare(chunk: list[Any]) -> list[Any]:
             batch: dict[Key, Record] = {}
             for raw in chunk:
                 prepared = self._record(raw)
                 key = self._schema.key_of(prepared)
                 batch.pop(key, None)  # the last record of a key wins, in its place
                 batch[key] = prepared
+            parts = [
+                driver.encode_many(part) for part in chunked(batch.values(), driver.batch_size)
+            ]
             written.update(batch)
-            return list(batch.values())
-
-        def write(batch: list[Record]) -> None:
-            for part in chunked(batch, self._driver.batch_size):
-                self._driver.put_many(part)
+            return parts
 
         chunks = chunked(_iterable(records, "records"), CHUNK_SIZE)
-        if self._driver.write_behind:
-            write_behind(chunks, prepare, write)
-        else:
-            for chunk in chunks:
+        ahead = [chunk for chunk in (next(chunks, None), next(chunks, None)) if chunk is not None]
+        with driver.writer(many=len(ahead) > 1) as write:
+            for chunk in itertools.chain(ahead, chunks):
                 write(prepare(chunk))
         return len(written)
 

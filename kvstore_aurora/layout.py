@@ -24,8 +24,8 @@ __all__ = [
     "UNFIT",
     "Column",
     "Layout",
+    "check_rows",
     "decode",
-    "encode_rows",
     "forget",
     "read_layout",
     "remember",
@@ -135,6 +135,9 @@ class Layout(NamedTuple):
     columns: Mapping[str, Column]
     """Real columns by name, key columns excluded."""
     has_doc: bool
+    checked: tuple[Column, ...] = ()
+    """The columns whose values a write checks (``check_rows``): all but text and bigint keys,
+    which hold every valid key."""
 
     @property
     def table(self) -> sql.Identifier:
@@ -171,61 +174,27 @@ class Layout(NamedTuple):
             )
         return encoded
 
-    def split(self, record: Record) -> tuple[dict[str, Any], dict[str, Any]]:
-        """A record's column parameters (every real column, None when absent) and its doc part."""
-        params: dict[str, Any] = {c.name: None for c in self.columns.values()}
-        doc: dict[str, Any] = {}
-        for field, value in record.items():
-            if self.column(field) is not None:
-                params[field] = self.encode(field, value)
-            elif self.has_doc:
-                doc[field] = value
-            else:
-                self.encode(field, value)  # raises: no column and no doc
-        return params, doc
 
+def check_rows(layout: Layout, records: Iterable[Record]) -> None:
+    """Raise ``InvalidArgument`` for the first value of ``records`` that ``layout`` cannot store.
 
-def encode_rows(layout: Layout, records: Iterable[Record]) -> tuple[list[list[Any]], list[int]]:
-    """``records`` as rows of ``Layout.selected``'s columns (JSON dumped), and each row's size.
-
-    What ``Layout.split`` checks, in one pass a record (put_many's hot path): a value that does
-    not fit its column, or a field with neither a column nor ``doc``, raises ``InvalidArgument``.
+    Writes send whole records as JSON (``kvstore_aurora.sql.json_insert_sql``), so this is all
+    they check: a value must fit its column, and a field with no column needs ``doc``. Text and bigint
+    key columns fit every valid key, so a table of the default layout checks nothing.
     """
-    from kvstore_aurora.connection import dumps
-
-    stored = [*layout.keys, *(c for c in layout.columns.values() if c.kind != "unsupported")]
-    slots = {column.name: (i, column, column.kind == "jsonb") for i, column in enumerate(stored)}
-    unsupported = {n for n, c in layout.columns.items() if c.kind == "unsupported"}
-    width, has_doc = len(stored), layout.has_doc
-    rows: list[list[Any]] = []
-    sizes: list[int] = []
+    checked, has_doc = layout.checked, layout.has_doc
+    if not checked and has_doc:
+        return
+    stored = set(layout.selected)
     for record in records:
-        row: list[Any] = [None] * width
-        doc: dict[str, Any] = {}
-        size = 0
-        for field, value in record.items():
-            slot = slots.get(field)
-            if slot is None:
-                if has_doc and field not in unsupported:
-                    doc[field] = value
-                else:
+        for column in checked:
+            value = record.get(column.name)
+            if value is not None and column.encode(value) is UNFIT:
+                layout.encode(column.name, value)  # raises, saying why
+        if not has_doc:
+            for field, value in record.items():
+                if field not in stored:
                     layout.encode(field, value)  # raises: no column for it
-                continue
-            index, column, is_json = slot
-            encoded = column.encode(value)
-            if encoded is UNFIT:
-                layout.encode(field, value)  # raises, saying why
-            if is_json:
-                encoded = dumps(value)
-            row[index] = encoded
-            size += len(encoded) if type(encoded) is str else 8
-        if has_doc:
-            text = dumps(doc)
-            row.append(text)
-            size += len(text)
-        rows.append(row)
-        sizes.append(size)
-    return rows, sizes
 
 
 def decode(layout: Layout, row: tuple[Any, ...]) -> Record:
@@ -294,7 +263,10 @@ def build_layout(schema: KindSchema, rows: list[tuple[Any, ...]]) -> Layout | No
     doc = found.pop("doc", None)
     if doc is not None and doc.kind != "jsonb":
         raise ConfigError(f"table {table}: column 'doc' must be jsonb, not {doc.data_type}")
-    return Layout(rows[0][4], schema.kind, tuple(keys), found, doc is not None)
+    checked = [key for key in keys if key.kind != "text" and key.data_type != "bigint"]
+    return Layout(
+        rows[0][4], schema.kind, tuple(keys), found, doc is not None, (*checked, *found.values())
+    )
 
 
 _cache: dict[tuple[Any, ...], Layout] = {}

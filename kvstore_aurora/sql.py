@@ -21,7 +21,7 @@ __all__ = [
     "Where",
     "find_in_clause",
     "insert_sql",
-    "put_many_sql",
+    "json_insert_sql",
     "where_clause",
     "where_plan",
     "where_sql",
@@ -170,13 +170,27 @@ def insert_sql(layout: Layout, upsert: bool, source: sql.Composable) -> sql.Comp
     )
 
 
-def put_many_sql(layout: Layout) -> sql.Composed:
-    """The upsert of a batch: one array parameter a column (sent binary), unnested into rows."""
-    casts = [column.cast for column in layout.keys]
-    casts += [c.cast for c in layout.columns.values() if c.kind != "unsupported"]
+def json_insert_sql(layout: Layout, upsert: bool, many: bool) -> sql.Composed:
+    """The insert (``upsert``: or replace) of whole records sent as JSON in one parameter: one
+    record, or (``many``) a JSON array of them, written in the array's order.
+
+    Each record's key and real-column fields are taken out into their columns (cast to the column's
+    type from their JSON text, which is exact for the values ``check_rows`` lets through) and the
+    rest becomes ``doc``. One ``dumps`` call on the client encodes a whole batch.
+    """
+    stored = [*layout.keys, *(c for c in layout.columns.values() if c.kind != "unsupported")]
+    values: list[sql.Composable] = []
+    for column in stored:
+        name = sql.Literal(column.name)
+        if column.kind == "jsonb":
+            values.append(sql.SQL("e -> {}").format(name))
+        elif column.kind == "text":
+            values.append(sql.SQL("e ->> {}").format(name))
+        else:
+            values.append(sql.SQL("(e ->> {})::{}").format(name, column.cast))
     if layout.has_doc:
-        casts.append(sql.SQL("jsonb"))
-    source = sql.SQL("SELECT * FROM unnest({})").format(
-        sql.SQL(", ").join(sql.SQL("%b::{}[]").format(cast) for cast in casts)
-    )
-    return insert_sql(layout, True, source)
+        names = sql.Literal([column.name for column in stored])
+        values.append(sql.SQL("e - {}::text[]").format(names))
+    records = "jsonb_array_elements(%b::jsonb) AS e" if many else "(SELECT %b::jsonb AS e) AS r"
+    source = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(values), sql.SQL(records))
+    return insert_sql(layout, upsert, source)

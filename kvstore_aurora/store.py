@@ -23,14 +23,13 @@ from kvstore.backend import Driver, Filters, Key, KindSchema, Record
 from kvstore.config import PostgresSettings, postgres_settings
 from kvstore.errors import AlreadyExists, ConfigError, NotFound
 from kvstore_aurora import layout as layouts
-from kvstore_aurora.connection import Connection, Pool, get_pool
+from kvstore_aurora.connection import Connection, Pool, dumps, get_pool
 from kvstore_aurora.errors import is_connection_lost, map_exceptions, missing_table, raise_mapped
-from kvstore_aurora.layout import Layout, decode, encode_rows
+from kvstore_aurora.layout import Layout, check_rows, decode
 from kvstore_aurora.sql import (
     Where,
     find_in_clause,
-    insert_sql,
-    put_many_sql,
+    json_insert_sql,
     where_clause,
     where_plan,
     where_sql,
@@ -45,7 +44,7 @@ PAGE_SIZE = 1000
 MAX_STATEMENTS = 256
 """Rendered statements a driver keeps (one per shape of call: which fields a filter names)."""
 MAX_BATCH_BYTES = 8 << 20
-"""A put_many statement carries at most about this many bytes of records (then a second one)."""
+"""A put_many statement carries at most about this many characters of JSON (then a second one)."""
 
 _cursor_ids = itertools.count()
 _TOP = ("BEGIN", "COMMIT", "ROLLBACK")
@@ -54,13 +53,19 @@ _NESTED = (
     "RELEASE SAVEPOINT kvstore_update",
     "ROLLBACK TO SAVEPOINT kvstore_update",
 )
+_NESTED_PUT = (
+    "SAVEPOINT kvstore_put_many",
+    "RELEASE SAVEPOINT kvstore_put_many",
+    "ROLLBACK TO SAVEPOINT kvstore_put_many",
+)
+Chunk = list[list[str]]
+"""One chunk of a put_many: its ``encode_many`` batches."""
 
 
 class AuroraDriver(Driver):
     """One kind's table on one PostgreSQL database."""
 
     batch_size = 1000
-    write_behind = True
 
     def __init__(self, schema: KindSchema, pool: Pool, db_schema: str | None) -> None:
         super().__init__(schema)
@@ -292,27 +297,21 @@ class AuroraDriver(Driver):
 
     # -- writes ---------------------------------------------------------------------------------
 
-    def _row(self, layout: Layout, record: Record) -> list[Any]:
-        params, doc = layout.split(record)
-        row = [params[c.name] for c in layout.keys]
-        row += [params[n] for n, c in layout.columns.items() if c.kind != "unsupported"]
-        if layout.has_doc:
-            row.append(Jsonb(doc))
-        return row
+    def _insert(self, connection: Connection, upsert: bool, many: bool) -> bytes:
+        """The statement inserting one record, or (``many``) a JSON array of them."""
+        layout = self._layout(connection)
+        return self._statement(
+            layout,
+            ("insert", upsert, many),
+            connection,
+            lambda: json_insert_sql(layout, upsert, many),
+        )
 
     def _write_one(self, record: Record, upsert: bool) -> int:
         def run(connection: Connection) -> int:
-            layout = self._layout(connection)
-            row = self._row(layout, record)
-
-            def build() -> sql.Composed:
-                values = sql.SQL("VALUES ({})").format(
-                    sql.SQL(", ").join(sql.Placeholder() * len(row))
-                )
-                return insert_sql(layout, upsert, values)
-
-            query = self._statement(layout, ("insert", upsert), connection, build)
-            return connection.execute(query, row).rowcount
+            check_rows(self._layout(connection), (record,))
+            query = self._insert(connection, upsert, many=False)
+            return connection.execute(query, (dumps(record),)).rowcount
 
         # An upsert applied twice stores the same thing; an insert retried could clash with itself.
         return self._run(run, retry=upsert)
@@ -406,22 +405,73 @@ class AuroraDriver(Driver):
     def truncate(self) -> int:
         return self._delete(lambda layout: where_clause(layout, {}))
 
-    def put_many(self, records: Sequence[Record]) -> None:
-        # Rows go in key order: concurrent batches then lock rows in the same order and cannot
-        # deadlock each other. (Key values of one kind all have the same type, so they compare.)
-        fields = self.schema.id_fields
-        ordered = sorted(records, key=operator.itemgetter(*fields))
+    def encode_many(self, records: Sequence[Record]) -> list[str]:
+        """``records`` as JSON arrays of about MAX_BATCH_BYTES (usually one), in key order; a value
+        that does not fit its column raises ``InvalidArgument``.
 
+        Whole records in one ``dumps`` call: the server splits them into columns and ``doc``
+        (``json_insert_sql``). Key order makes concurrent batches lock rows in the same order, so
+        they cannot deadlock each other (key values of one kind all have one type, so they sort).
+        """
+        ordered = sorted(records, key=operator.itemgetter(*self.schema.id_fields))
+        # The cached layout without taking a connection: a pipelined put_many holds one.
+        check_rows(layouts.read_layout(self._layout_key) or self.layout(), ordered)
+        text = dumps(ordered)
+        if len(text) <= MAX_BATCH_BYTES:
+            return [text]
+        parts = [dumps(record) for record in ordered]
+        return ["[" + ",".join(parts[start:end]) + "]" for start, end in _by_size(parts)]
+
+    def write_many(self, batch: list[str]) -> None:
         def run(connection: Connection) -> None:
-            layout = self._layout(connection)
-            query = self._statement(layout, ("put_many",), connection, lambda: put_many_sql(layout))
-            # JSON is dumped here, once, so that its size is known for splitting the batch.
-            rows, sizes = encode_rows(layout, ordered)
-            for start, end in _by_size(sizes):
-                part = rows[start:end] if start or end < len(rows) else rows
-                connection.execute(query, [list(column) for column in zip(*part, strict=True)])
+            query = self._insert(connection, upsert=True, many=True)
+            for text in batch:
+                connection.execute(query, (text,))
 
+        # An upsert applied twice stores the same thing.
         self._run(run, retry=True)
+
+    def put_many(self, records: Sequence[Record]) -> None:
+        self.write_many(self.encode_many(records))
+
+    def writer(self, many: bool) -> contextlib.AbstractContextManager[Callable[[Chunk], None]]:
+        return self._pipelined() if many else contextlib.nullcontext(self.write_chunk)
+
+    @contextlib.contextmanager
+    def _pipelined(self) -> Iterator[Callable[[Chunk], None]]:
+        """A put_many of many chunks on one connection in pipeline mode, each chunk in a
+        transaction of its own (a savepoint inside the caller's): a chunk is sent at once and the
+        server writes it while core prepares the next, with no thread and no wait.
+
+        What a loop of chunks would give: an error rolls back its own chunk only, and a failed
+        chunk's error is raised before one raised while preparing a later chunk. Not retried: a
+        connection lost midway raises ``BackendUnavailable`` (the chunks before it are stored).
+        """
+        with self._errors(), self.pool.connection() as connection:
+            query = self._insert(connection, upsert=True, many=True)
+            nested = connection.info.transaction_status != TransactionStatus.IDLE
+            begin, commit, roll_back = _NESTED_PUT if nested else _TOP
+
+            def write(chunk: Chunk) -> None:
+                for batch in chunk:
+                    connection.execute(begin)
+                    for text in batch:
+                        connection.execute(query, (text,))
+                    connection.execute(commit)
+
+            try:
+                with connection.pipeline() as pipeline:
+                    try:
+                        yield write
+                    except psycopg.Error:
+                        raise  # a chunk's own error (what follows it was skipped)
+                    except BaseException:
+                        pipeline.sync()  # the chunks sent are stored, or their error comes first
+                        raise
+            finally:
+                if connection.info.transaction_status == TransactionStatus.INERROR:
+                    with contextlib.suppress(psycopg.Error):  # else the pool drops the connection
+                        connection.execute(roll_back)
 
     def native(self) -> Any:
         from kvstore_aurora.native import native_handles
@@ -429,15 +479,15 @@ class AuroraDriver(Driver):
         return native_handles(self.pool.settings, self.layout())
 
 
-def _by_size(sizes: list[int]) -> Iterator[tuple[int, int]]:
-    """Slices (start, end) of rows of ``sizes`` bytes, about MAX_BATCH_BYTES each (usually one)."""
+def _by_size(parts: list[str]) -> Iterator[tuple[int, int]]:
+    """Slices (start, end) of ``parts``, about MAX_BATCH_BYTES of text each."""
     start, total = 0, 0
-    for index, size in enumerate(sizes):
-        if total + size > MAX_BATCH_BYTES and index > start:
+    for index, part in enumerate(parts):
+        if total + len(part) > MAX_BATCH_BYTES and index > start:
             yield start, index
             start, total = index, 0
-        total += size
-    yield start, len(sizes)
+        total += len(part)
+    yield start, len(parts)
 
 
 _OPTIONS = ("dsn", "settings", "schema", "connection")

@@ -27,11 +27,12 @@ one boundary case could see it briefly.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, NamedTuple
 
 from botocore.exceptions import ClientError
 
-from kvstore.backend import Driver, Filters, Key, KindSchema, Record
+from kvstore.backend import Driver, Filters, Key, KindSchema, Record, write_behind
 from kvstore.errors import AlreadyExists, ConfigError, NotFound
 from kvstore.records import matches, matching
 from kvstore.values import value_identity
@@ -74,7 +75,6 @@ class DynamoDriver(Driver):
     """A kind's records in the table ``table_prefix + kind``."""
 
     batch_size = 100
-    write_behind = True
 
     def __init__(self, schema: KindSchema, connection: Connection) -> None:
         super().__init__(schema)
@@ -379,10 +379,21 @@ class DynamoDriver(Driver):
                 self._key_of_item(item) for page in pages for item in page.get("Items", [])
             )
 
-    def put_many(self, records: Sequence[Record]) -> None:
+    def encode_many(self, records: Sequence[Record]) -> list[dict[str, Any]]:
+        """``records`` as BatchWriteItem put requests."""
+        return [{"PutRequest": {"Item": to_item(record)}} for record in records]
+
+    def write_many(self, batch: list[dict[str, Any]]) -> None:
         with self._errors():
-            requests = [{"PutRequest": {"Item": to_item(record)}} for record in records]
-            batch_write(self._client(), self.table_name, requests, self.schema.id_fields)
+            batch_write(self._client(), self.table_name, batch, self.schema.id_fields)
+
+    def put_many(self, records: Sequence[Record]) -> None:
+        self.write_many(self.encode_many(records))
+
+    def writer(self, many: bool) -> AbstractContextManager[Callable[[list[Any]], None]]:
+        """With more than one chunk, each is written from a helper thread while core prepares the
+        next (a BatchWriteItem mostly waits on the network)."""
+        return write_behind(self.write_chunk) if many else nullcontext(self.write_chunk)
 
     def native(self) -> DynamoNative:
         """The boto3 ``Table`` resource (its own client, same configuration) and the client."""

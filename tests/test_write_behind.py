@@ -1,14 +1,14 @@
-"""``write_behind``: batches prepared in the caller's thread, written in order behind it."""
+"""``write_behind``: batches prepared in the caller's thread, written in order behind it (the
+writer of network backends' put_many)."""
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
 import pytest
 
-from kvstore.store import write_behind
+from kvstore.backend import write_behind
 
 
 class Recorder:
@@ -41,30 +41,34 @@ class Recorder:
         self.written.append(batch)
 
 
-def chunks(count: int) -> Any:
-    return iter([[n] for n in range(count)])
+def run(recorder: Recorder, count: int) -> None:
+    """What core's put_many does: prepare each chunk, hand it to the writer."""
+    with write_behind(recorder.write) as write:
+        for number in range(count):
+            write(recorder.prepare([number]))
 
 
 def test_every_batch_is_written_in_order_one_at_a_time() -> None:
     recorder = Recorder()
-    write_behind(chunks(6), recorder.prepare, recorder.write)
+    run(recorder, 6)
     assert recorder.written == list(range(6))
     assert recorder.most_writing == 1
     assert set(recorder.prepared_in) == {threading.current_thread()}
 
 
-def test_a_single_chunk_is_written_in_the_callers_thread() -> None:
+def test_batches_are_written_outside_the_callers_thread() -> None:
     seen: list[threading.Thread] = []
-    write_behind(
-        chunks(1), lambda chunk: chunk, lambda batch: seen.append(threading.current_thread())
-    )
-    assert seen == [threading.current_thread()]
+    with write_behind(lambda batch: seen.append(threading.current_thread())) as write:
+        write(0)
+        write(1)
+    assert len(seen) == 2
+    assert threading.current_thread() not in seen
 
 
 def test_a_bad_chunk_raises_after_the_write_in_flight_has_ended() -> None:
     recorder = Recorder(fail_prepare=2)
     with pytest.raises(ValueError, match="bad chunk 2"):
-        write_behind(chunks(5), recorder.prepare, recorder.write)
+        run(recorder, 5)
     # As in a plain loop: chunks 0 and 1 are stored, nothing after the bad one, nothing pending.
     assert recorder.written == [0, 1]
     assert recorder.writing == 0
@@ -73,13 +77,21 @@ def test_a_bad_chunk_raises_after_the_write_in_flight_has_ended() -> None:
 def test_a_failed_write_wins_over_a_later_bad_chunk() -> None:
     recorder = Recorder(fail_prepare=2, fail_write=1)
     with pytest.raises(ConnectionError, match="write 1 failed"):
-        write_behind(chunks(5), recorder.prepare, recorder.write)
+        run(recorder, 5)
     assert recorder.written == [0]
 
 
 def test_a_failed_write_stops_the_batches_after_it() -> None:
     recorder = Recorder(fail_write=0)
     with pytest.raises(ConnectionError, match="write 0 failed"):
-        write_behind(chunks(5), recorder.prepare, recorder.write)
+        run(recorder, 5)
     assert recorder.written == []
     assert len(recorder.prepared_in) <= 2  # at most the one prepared while write 0 ran
+
+
+def test_the_last_write_has_ended_when_the_block_exits() -> None:
+    recorder = Recorder(fail_write=3)
+    with pytest.raises(ConnectionError, match="write 3 failed"):
+        run(recorder, 4)
+    assert recorder.written == [0, 1, 2]
+    assert recorder.writing == 0

@@ -130,6 +130,9 @@ def test_a_value_that_does_not_fit_its_column_is_invalid(
     store.put({"id": "b"})
     with pytest.raises(InvalidArgument, match=field):
         store.update({"id": "b", field: value})
+    with pytest.raises(InvalidArgument, match=field):
+        store.put_many([{"id": "c"}, {"id": "d", field: value}])
+    assert store.find_all() == [{"id": "b"}]  # nothing of the refused chunk was written
     # A filter value the column cannot hold matches nothing.
     assert store.find_all({field: value}) == []
     assert store.find_in(field, [value]) == []
@@ -145,6 +148,51 @@ def test_numbers_in_real_columns_read_back_canonical(make_table: Any) -> None:
     assert type(found["score"]) is int
 
 
+def test_put_many_stores_the_rows_put_stores_and_refuses_what_put_refuses(
+    make_table: Any, pg_settings: PostgresSettings
+) -> None:
+    import sqlalchemy as sa
+
+    store = make_table(COLUMNS | {"small": sa.SmallInteger(), "money": sa.Numeric(6, 2)})
+    record = {
+        "id": "a",
+        "name": "Ada",
+        "age": -(2**63),
+        "price": 1e20,
+        "score": 3,
+        "active": False,
+        "meta": {"m": [1.5, None, "é"]},
+        "small": -32768,
+        "money": 1234.5,
+        "other": ["x", {"y": 0.1}],
+    }
+    store.put(record)
+    assert store.put_many([record | {"id": "b"}]) == 1
+    assert raw_row(pg_settings, store, "b") == raw_row(pg_settings, store, "a") | {"id": "b"}
+    assert store.find({"id": "b"}) == record | {"id": "b"}
+    for field, value in [("small", 32768), ("money", 12345.6), ("money", 1.234)]:
+        with pytest.raises(InvalidArgument, match=field):
+            store.put({"id": "c", field: value})
+        with pytest.raises(InvalidArgument, match=field):
+            store.put_many([{"id": "c"}, {"id": "d", field: value}])
+        assert store.count() == 2
+
+
+def test_an_integer_key_column_refuses_keys_past_its_range(pg_settings: PostgresSettings) -> None:
+    kind = unique_kind("lay")
+    with connect(pg_settings) as connection:
+        connection.execute(
+            f"CREATE TABLE {kind} (id integer PRIMARY KEY, doc jsonb NOT NULL DEFAULT '{{}}')"
+        )
+    store = create_store(kind, backend="aurora", settings=pg_settings, key_type=int)
+    assert store.put_many([{"id": 2**31 - 1}, {"id": -(2**31), "n": 1}]) == 2
+    with pytest.raises(InvalidArgument, match="'id'"):
+        store.put_many([{"id": 1}, {"id": 2**31}])
+    with pytest.raises(InvalidArgument, match="'id'"):
+        store.put({"id": 2**31})
+    assert [r["id"] for r in store.find_all()] == [-(2**31), 2**31 - 1]
+
+
 def test_a_table_without_doc_rejects_other_fields(make_table: Any) -> None:
     store = make_table({"name": "text"}, doc=False)
     assert store.put({"id": "a", "name": "Ada"}) == {"id": "a", "name": "Ada"}
@@ -155,6 +203,8 @@ def test_a_table_without_doc_rejects_other_fields(make_table: Any) -> None:
     assert store.find_all({"other": 1}) == []
     assert store.find_all({"other": None}) == [{"id": "a", "name": "Ada"}]
     assert store.put_many([{"id": "c", "name": "C"}]) == 1
+    with pytest.raises(InvalidArgument, match="other"):
+        store.put_many([{"id": "d", "name": "D"}, {"id": "e", "other": 1}])
     assert store.count() == 2
 
 

@@ -68,14 +68,22 @@ def test_find_in_of_500_keys_is_one_statement(traced: tuple[Store, StatementCoun
     assert sent[0] == 1
 
 
-def test_put_many_of_1000_records_is_at_most_two_statements(
+def test_put_many_of_500_records_is_one_statement(traced: tuple[Store, StatementCounter]) -> None:
+    store, counter = traced
+    with counter.counting() as sent:
+        assert store.put_many({"id": f"r{i}", "v": i} for i in range(500)) == 500
+    assert sent == [1, 1]
+
+
+def test_put_many_of_1000_records_is_one_pipeline_of_two_upserts(
     traced: tuple[Store, StatementCounter],
 ) -> None:
     store, counter = traced
     records = [{"id": f"r{i}", "v": i, "tags": ["a", i]} for i in range(1000)]
     with counter.counting() as sent:
         assert store.put_many(records) == 1000
-    assert sent[0] <= 2
+    # Two chunks of 500, each BEGIN + INSERT + COMMIT, sent without waiting; one Sync at the end.
+    assert sent == [6, 1]
     assert store.count() == 1001
     with counter.counting() as sent:
         assert store.remove_in("id", [r["id"] for r in records]) == 1000
