@@ -73,6 +73,11 @@ class Driver(ABC):
     def select(self, filters: Filters, limit: int | None = None) -> Iterator[Record]:
         """Yield the records matching ``filters`` (at most ``limit``), in any order, page by page."""
 
+    def get(self, key: Key) -> Record | None:
+        """The record whose key is ``key``, if any: ``find`` by whole key, the commonest call, which
+        a driver may serve faster than ``select`` can. By default: ``select`` of the key."""
+        return next(self.select(dict(zip(self.schema.id_fields, key, strict=True)), limit=1), None)
+
     @abstractmethod
     def count(self, filters: Filters) -> int:
         """The number of records matching ``filters``."""

@@ -180,6 +180,10 @@ class RecordStore:
         self._driver.ensure()
 
     def _find(self, filters: dict[str, Any]) -> Record | None:
+        if len(filters) == len(self._schema.id_fields):
+            key = self._schema.key_filters(filters)
+            if key is not None:  # exactly the key: one record at most
+                return self._driver.get(key)
         found = list(self._driver.select(filters, limit=2))
         if len(found) > 1:
             raise MultipleFound(f"more than one {self.kind} record matches {sorted(filters)}")

@@ -25,7 +25,7 @@ from kvstore.errors import AlreadyExists, ConfigError, NotFound
 from kvstore_aurora import layout as layouts
 from kvstore_aurora.connection import Connection, Pool, dumps, get_pool
 from kvstore_aurora.errors import is_connection_lost, map_exceptions, missing_table, raise_mapped
-from kvstore_aurora.layout import Layout, check_rows, decode
+from kvstore_aurora.layout import UNFIT, Layout, check_rows, decode
 from kvstore_aurora.sql import (
     Where,
     find_in_clause,
@@ -174,11 +174,31 @@ class AuroraDriver(Driver):
                         sql.Literal(limit),
                     ),
                 )
-                rows = connection.execute(query, params).fetchall()  # one call, not one a row
+                # One call, not one a row; at most ``limit`` rows (find: 2), so the reused cursor.
+                rows = self.pool.cursor(connection).execute(query, params).fetchall()
                 return [decode(layout, row) for row in rows]
 
             return iter(self._run(bounded, retry=True))
         return self._stream(filters)
+
+    def get(self, key: Key) -> Record | None:
+        def run(connection: Connection) -> Record | None:
+            layout = self._layout(connection)
+            if layout.checked and any(
+                column.encode(value) is UNFIT
+                for column, value in zip(layout.keys, key, strict=True)
+            ):
+                return None  # a key its column cannot hold names no record
+            query = self._statement(
+                layout,
+                ("get",),
+                connection,
+                lambda: self._select_sql(layout, self._key_where(layout, key)),
+            )
+            row = self.pool.cursor(connection).execute(query, key).fetchone()
+            return None if row is None else decode(layout, row)
+
+        return self._run(run, retry=True)
 
     def _errors(self) -> Any:
         settings = self.pool.settings
@@ -279,7 +299,7 @@ class AuroraDriver(Driver):
                     layout.table, where_sql(layout, shape)
                 ),
             )
-            row = connection.execute(query, params).fetchone()
+            row = self.pool.cursor(connection).execute(query, params).fetchone()
             return int(row[0]) if row else 0
 
         return self._run(run, retry=True)
@@ -311,7 +331,7 @@ class AuroraDriver(Driver):
         def run(connection: Connection) -> int:
             check_rows(self._layout(connection), (record,))
             query = self._insert(connection, upsert, many=False)
-            return connection.execute(query, (dumps(record),)).rowcount
+            return self.pool.cursor(connection).execute(query, (dumps(record),)).rowcount
 
         # An upsert applied twice stores the same thing; an insert retried could clash with itself.
         return self._run(run, retry=upsert)

@@ -115,6 +115,10 @@ class DynamoDriver(Driver):
         item = response.get("Item")
         return from_item(item) if item is not None else None
 
+    def get(self, key: Key) -> Record | None:
+        with self._errors():
+            return self._get(key)
+
     def _pages(
         self,
         filters: Filters,

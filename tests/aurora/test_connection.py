@@ -80,6 +80,27 @@ def test_an_idle_connection_dropped_by_the_server_is_replaced(
     assert store.create({"id": "b"}) == {"id": "b"}
 
 
+def test_one_row_calls_reuse_one_cursor_and_a_closed_connection_drops_it(
+    store: Store, pg_settings: PostgresSettings
+) -> None:
+    pool = get_pool(pg_settings)
+    store.find({"id": "a"})
+    with pool.connection() as connection:
+        cursor = pool.cursor(connection)
+    store.put({"id": "c", "v": 3})
+    assert store.count() == 2
+    with pool.connection() as connection:
+        assert pool.cursor(connection) is cursor
+    assert kill_store_sessions(pg_settings) >= 1
+    assert store.find({"id": "c"}) == {"id": "c", "v": 3}  # on a new connection, a new cursor
+    with pool.connection() as connection:
+        assert pool.cursor(connection) is not cursor
+        assert pool.cursor(connection).connection is connection
+    pool.close()
+    assert cursor.connection.closed
+    assert not pool._cursors  # no cursor outlives its connection
+
+
 @pytest.fixture
 def unnoticed_drop(monkeypatch: pytest.MonkeyPatch, pg_settings: PostgresSettings) -> Any:
     """Kill the sessions in a way the idle check cannot see (as a silent network drop)."""
