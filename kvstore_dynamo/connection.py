@@ -1,8 +1,12 @@
-"""The boto3 client the dynamo backend uses: from the options or the environment, made once.
+"""The DynamoDB client the dynamo backend uses: from the options or the environment, made once.
 
 Stores never make a client themselves: ``Connection.client()`` creates it on first use (so creating a
 store does no I/O) and every store of the process with the same configuration shares it, as an
-AWS Lambda container expects. boto3 clients are thread-safe; sessions are not, hence the lock.
+AWS Lambda container expects. Clients are thread-safe; sessions are not, hence the lock.
+
+The client is botocore's (what ``boto3.client`` returns too): a cold start imports botocore only.
+boto3 adds about 60 modules and 7,000 objects for its resource layer, which only ``native()``
+uses, so it is imported there (or comes with a ``session=`` the caller made).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 
 from kvstore.config import dynamo_settings
@@ -65,6 +69,8 @@ class Connection:
         events, which would turn the low-level client the stores use into a high-level one.
         """
         if self._resource is None:
+            import boto3
+
             client = self.client()
             with _lock:
                 session = self._session
@@ -87,9 +93,14 @@ class Connection:
             with _lock:
                 client = _clients.get(key)
                 if client is None:
-                    session = self._session or boto3.session.Session()
+                    # A boto3 session's client(), else botocore's create_client() (same arguments).
+                    make = (
+                        self._session.client
+                        if self._session is not None
+                        else botocore.session.Session().create_client
+                    )
                     try:
-                        client = session.client(
+                        client = make(
                             "dynamodb",
                             region_name=self.region,
                             endpoint_url=self.endpoint_url,
@@ -108,6 +119,8 @@ def _session_like(client: Any) -> Any:
     They are frozen: a resource made from it will not refresh expiring credentials (pass
     ``session=`` instead of ``client=`` for that).
     """
+    import boto3
+
     credentials = getattr(getattr(client, "_request_signer", None), "_credentials", None)
     if credentials is None:
         return boto3.session.Session()
