@@ -143,3 +143,67 @@ def test_every_hook_has_a_test_of_its_own() -> None:
     source = "\n".join(path.read_text() for path in tests.rglob("test_*.py"))
     missing = [hook for hook in hooks if f"def test_hook_{hook}(" not in source]
     assert not missing, f"hooks without a test_hook_<name>: {missing}"
+
+
+def _first_entry_points(group: str) -> dict[str, str]:
+    """importlib.metadata's view: the first entry point of each name, extras dropped."""
+    found: dict[str, str] = {}
+    for point in importlib.metadata.entry_points(group=group):
+        found.setdefault(point.name, point.value.split("[", 1)[0].strip())
+    return found
+
+
+def test_entry_points_agree_with_importlib_metadata_on_every_installed_group() -> None:
+    groups = {
+        point.group
+        for distribution in importlib.metadata.distributions()
+        for point in distribution.entry_points
+    }
+    assert "kvstore" in groups
+    assert len(groups) > 3
+    for group in sorted(groups):
+        assert registry.entry_points(group) == _first_entry_points(group), group
+
+
+ENTRY_POINTS_TXT = """\
+[console_scripts]
+ghost = ghost.cli:main
+
+[kvstore]
+# a comment
+ghost = ghost_plugin:hooks.register [extra]
+ spaced   =   spaced_plugin
+
+[other]
+ghost = elsewhere
+"""
+
+
+def test_entry_points_are_read_from_dist_info_directories_and_zips(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zipfile
+
+    folder = tmp_path / "site"
+    (folder / "ghost-1.0.dist-info").mkdir(parents=True)
+    (folder / "ghost-1.0.dist-info" / "METADATA").write_text("Name: ghost\nVersion: 1.0\n")
+    (folder / "ghost-1.0.dist-info" / "entry_points.txt").write_text(ENTRY_POINTS_TXT)
+    (folder / "broken-1.0.dist-info").mkdir()  # no entry_points.txt: skipped
+    archive = tmp_path / "zipped.zip"
+    with zipfile.ZipFile(archive, "w") as made:
+        made.writestr("zipped-2.0.dist-info/METADATA", "Name: zipped\nVersion: 2.0\n")
+        made.writestr("zipped-2.0.dist-info/entry_points.txt", "[kvstore]\nzipped = zipped_mod\n")
+    monkeypatch.setattr(sys, "path", [str(folder), str(archive), str(tmp_path / "missing")])
+    found = registry.entry_points("kvstore")
+    assert found == {
+        "ghost": "ghost_plugin:hooks.register",
+        "spaced": "spaced_plugin",
+        "zipped": "zipped_mod",
+    }
+    assert found == _first_entry_points("kvstore")
+    assert registry.entry_points("other") == {"ghost": "elsewhere"}
+
+
+def test_an_entry_point_names_a_module_or_an_attribute_path() -> None:
+    assert registry._load("kvstore.sqlite") is sys.modules["kvstore.sqlite"]
+    assert registry._load("kvstore.hookspecs:hookimpl.project_name") == "kvstore"
