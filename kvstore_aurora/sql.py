@@ -8,7 +8,7 @@ containment test that a GIN index on ``doc`` serves. A filter value ``None`` mea
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from psycopg import sql
@@ -38,6 +38,9 @@ class Where(NamedTuple):
     clause: sql.Composable
     params: list[Any]
     never: bool = False
+    shape: Hashable = None
+    """What the clause's text depends on besides the layout (``None``: not worked out), so a
+    caller can render it once per shape."""
 
 
 _NEVER = Where(sql.SQL("FALSE"), [], never=True)
@@ -118,12 +121,14 @@ def find_in_clause(layout: Layout, field: str, values: Sequence[Any]) -> Where:
     column = layout.column(field)
     parts: list[sql.Composable] = []
     params: list[Any] = []
+    shape: list[Hashable] = [field, absent]
     if column is not None:
         encoded = [column.encode(value) for value in present]
         encoded = [value for value in encoded if value is not UNFIT]
         if encoded:
             parts.append(sql.SQL("{} = ANY(%s::{}[])").format(name, column.cast))
             params.append(encoded)
+            shape.append("any")
         if absent:
             parts.append(sql.SQL("{} IS NULL").format(name))
     elif layout.has_doc:
@@ -134,16 +139,19 @@ def find_in_clause(layout: Layout, field: str, values: Sequence[Any]) -> Where:
                 contained = sql.SQL(" OR ").join([sql.SQL("doc @> %s::jsonb")] * len(present))
                 exact = sql.SQL("(({}) AND {})").format(contained, exact)
                 params += [Jsonb({field: value}) for value in present]
+                shape.append(len(present))
             parts.append(exact)
             params += [field, [Jsonb(value) for value in present]]
+            shape.append("doc")
         if absent:
             parts.append(sql.SQL("NOT (doc ? %s)"))
             params.append(field)
     elif absent:
-        return Where(_TRUE, [])
+        return Where(_TRUE, [], shape=("all",))
     if not parts:
         return _NEVER
-    return Where(sql.SQL("({})").format(sql.SQL(" OR ").join(parts)), params)
+    clause = sql.SQL("({})").format(sql.SQL(" OR ").join(parts))
+    return Where(clause, params, shape=tuple(shape))
 
 
 def insert_sql(layout: Layout, upsert: bool, source: sql.Composable) -> sql.Composed:

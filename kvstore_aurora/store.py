@@ -310,7 +310,13 @@ class AuroraDriver(Driver):
             where = find_in_clause(layout, field, values)
             if where.never:
                 return []
-            rows = connection.execute(self._select_sql(layout, where), where.params).fetchall()
+            query = self._statement(
+                layout,
+                ("find_in", where.shape),
+                connection,
+                lambda: self._select_sql(layout, where),
+            )
+            rows = connection.execute(query, where.params).fetchall()
             return [decode(layout, row) for row in rows]
 
         return iter(self._run(run, retry=True))

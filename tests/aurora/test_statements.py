@@ -118,3 +118,32 @@ def test_a_put_many_batch_too_big_for_one_statement_is_split(
         assert store.put_many(records) == 100
     assert sent[0] >= 10
     assert store.find_all({"pad": "x" * 1000}) == records
+
+
+def test_find_in_statements_kept_per_shape_answer_each_shape(
+    traced: tuple[Store, StatementCounter],
+) -> None:
+    """One store, one statement cache: every shape of find_in in turn still gets its own."""
+    store, _counter = traced
+    records = [{"id": f"k{i}", "v": i % 3, "tag": f"t{i % 2}"} for i in range(6)] + [{"id": "bare"}]
+    store.put_many(records)
+    oracle = create_store(unique_kind("oracle"), backend="memory")
+    oracle.ensure()
+    oracle.put_many([*records, {"id": "warm"}])
+    calls = [
+        ("id", ["k1", "k2"]),
+        ("id", ["k1", "nope", "k5"]),
+        ("v", [0]),
+        ("v", [0, None]),
+        ("v", [None]),
+        ("v", ["x"]),  # a value of no stored type
+        ("tag", ["t0"]),
+        ("tag", ["t0", "t1"]),
+        ("tag", ["t1", None]),
+        ("missing", [None]),
+        ("v", [1, 2]),
+        ("tag", ["t1"]),
+    ]
+    for _round in range(2):
+        for field, values in calls:
+            assert store.find_in(field, values) == oracle.find_in(field, values), (field, values)
