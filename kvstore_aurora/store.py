@@ -451,8 +451,12 @@ class AuroraDriver(Driver):
     def write_many(self, batch: list[str]) -> None:
         def run(connection: Connection) -> None:
             query = self._insert(connection, upsert=True, many=True)
-            for text in batch:
-                connection.execute(query, (text,))
+            if len(batch) == 1:
+                connection.execute(query, batch)
+                return
+            with connection.transaction():  # a batch split by size is still written whole
+                for text in batch:
+                    connection.execute(query, (text,))
 
         # An upsert applied twice stores the same thing.
         self._run(run, retry=True)
@@ -479,11 +483,11 @@ class AuroraDriver(Driver):
             begin, commit, roll_back = _NESTED_PUT if nested else _TOP
 
             def write(chunk: Chunk) -> None:
+                connection.execute(begin)
                 for batch in chunk:
-                    connection.execute(begin)
                     for text in batch:
                         connection.execute(query, (text,))
-                    connection.execute(commit)
+                connection.execute(commit)
 
             try:
                 with connection.pipeline() as pipeline:

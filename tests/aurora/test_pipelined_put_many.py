@@ -120,3 +120,17 @@ def test_a_connection_lost_unnoticed_is_backend_unavailable_then_the_next_call_w
     monkeypatch.undo()
     assert store.put_many(records(2 * CHUNK_SIZE)) == 2 * CHUNK_SIZE
     assert store.count() == 2 * CHUNK_SIZE + 1
+
+
+def test_a_chunk_split_by_size_is_still_written_whole(
+    store: Store, pg_settings: PostgresSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kvstore_aurora import store as aurora_store
+
+    monkeypatch.setattr(aurora_store, "MAX_BATCH_BYTES", 2_000)  # ~40 records a statement
+    made = records(CHUNK_SIZE, **{str(CHUNK_SIZE - 3): {"short": "toolong"}})
+    with pytest.raises(InvalidArgument, match="too long"):
+        store.put_many(made)  # one chunk, a dozen statements; the last one refused
+    assert stored_count(pg_settings, store) == 0
+    assert store.put_many(records(CHUNK_SIZE)) == CHUNK_SIZE
+    assert stored_count(pg_settings, store) == CHUNK_SIZE
