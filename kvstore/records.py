@@ -5,7 +5,6 @@ Core runs these before any I/O; the in-process backends also use ``matches`` and
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -188,5 +187,18 @@ def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 
 def copy_record(record: Record) -> Record:
-    """A deep copy, so callers and stores never share mutable values."""
-    return copy.deepcopy(record)
+    """A deep copy of a canonical record, so callers and stores never share mutable values.
+
+    Canonical values are dicts, lists and immutable scalars, so only dicts and lists are copied
+    (``copy.deepcopy`` took 4x as long, and 2.5 ms of ``import kvstore`` to import).
+    """
+    return {name: _copied(value) for name, value in record.items()}
+
+
+def _copied(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        return {key: _copied(item) for key, item in value.items()}
+    if kind is list:
+        return [_copied(item) for item in value]
+    return value

@@ -211,3 +211,19 @@ def test_a_canonical_number_is_its_own_canonical_form(number: Any) -> None:
     assert not isinstance(once, Decimal)
     if isinstance(once, float):
         assert not (once.is_integer() and -(2**63) <= once < 2**63)
+
+
+def test_copy_record_shares_no_dict_or_list_with_the_original() -> None:
+    from kvstore.records import copy_record
+
+    original = {"id": "a", "tags": ["x", {"deep": [1, 2.5, None, True]}], "m": {"n": {"o": []}}}
+    copied = copy_record(original)
+    assert copied == original
+    copied["tags"][1]["deep"].append("more")
+    copied["m"]["n"]["o"].append(1)
+    copied["tags"].append("y")
+    assert original == {
+        "id": "a",
+        "tags": ["x", {"deep": [1, 2.5, None, True]}],
+        "m": {"n": {"o": []}},
+    }
