@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from kvstore import ConfigError, InvalidArgument, Store, create_store
+from kvstore import ConfigError, InvalidArgument, NotFound, Store, create_store
 from kvstore.config import PostgresSettings
 from kvstore.testing import unique_kind
 from kvstore_aurora.migrate import create_kind_table, sqlalchemy_url
@@ -191,6 +191,10 @@ def test_an_integer_key_column_refuses_keys_past_its_range(pg_settings: Postgres
     with pytest.raises(InvalidArgument, match="'id'"):
         store.put({"id": 2**31})
     assert [r["id"] for r in store.find_all()] == [-(2**31), 2**31 - 1]
+    # A key the column cannot hold names no record (it is not an error to look for it).
+    with pytest.raises(NotFound):
+        store.find({"id": 2**31})
+    assert store.find({"id": 2**31 - 1}) == {"id": 2**31 - 1}
 
 
 def test_a_table_without_doc_rejects_other_fields(make_table: Any) -> None:
