@@ -227,9 +227,7 @@ def decode(layout: Layout, row: tuple[Any, ...]) -> Record:
 
 
 LAYOUT_QUERY = """
-SELECT a.attname, format_type(a.atttypid, NULL), information_schema._pg_numeric_precision(
-           a.atttypid, a.atttypmod), information_schema._pg_numeric_scale(a.atttypid, a.atttypmod),
-       n.nspname
+SELECT a.attname, format_type(a.atttypid, NULL), a.atttypmod, n.nspname
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -237,7 +235,23 @@ SELECT a.attname, format_type(a.atttypid, NULL), information_schema._pg_numeric_
    AND c.relkind IN ('r', 'p', 'v', 'f')
  ORDER BY a.attnum
 """
-"""The columns of a kind's table: name, type, numeric precision and scale, schema."""
+"""The columns of a kind's table: name, type, type modifier, schema.
+
+Precision and scale come from the modifier here, not from information_schema's functions, whose
+first call on a new server session cost a cold start 1.5 ms (4.2 against 2.75 ms).
+"""
+
+
+def _precision_scale(data_type: str, typmod: int) -> tuple[int | None, int | None]:
+    """A numeric column's precision and scale from its type modifier (``None``: unconstrained).
+
+    PostgreSQL packs them as ``((precision << 16) | scale) + 4``; since version 15 the scale is an
+    11-bit signed number (it may be negative), which reads the same as before for 0 to 1000.
+    """
+    if data_type != "numeric" or typmod < 4:
+        return None, None
+    bits = typmod - 4
+    return (bits >> 16) & 0xFFFF, ((bits & 0x7FF) ^ 1024) - 1024
 
 
 def build_layout(schema: KindSchema, rows: list[tuple[Any, ...]]) -> Layout | None:
@@ -245,10 +259,15 @@ def build_layout(schema: KindSchema, rows: list[tuple[Any, ...]]) -> Layout | No
     if not rows:
         return None
     found = {
-        name: Column(name, data_type, _KINDS.get(data_type, "unsupported"), precision, scale)
-        for name, data_type, precision, scale, _ in rows
+        name: Column(
+            name,
+            data_type,
+            _KINDS.get(data_type, "unsupported"),
+            *_precision_scale(data_type, typmod),
+        )
+        for name, data_type, typmod, _ in rows
     }
-    table = f"{rows[0][4]}.{schema.kind}"
+    table = f"{rows[0][3]}.{schema.kind}"
     keys = []
     for field, key_type in zip(schema.id_fields, schema.key_types, strict=True):
         column = found.pop(field, None)
@@ -265,7 +284,7 @@ def build_layout(schema: KindSchema, rows: list[tuple[Any, ...]]) -> Layout | No
         raise ConfigError(f"table {table}: column 'doc' must be jsonb, not {doc.data_type}")
     checked = [key for key in keys if key.kind != "text" and key.data_type != "bigint"]
     return Layout(
-        rows[0][4], schema.kind, tuple(keys), found, doc is not None, (*checked, *found.values())
+        rows[0][3], schema.kind, tuple(keys), found, doc is not None, (*checked, *found.values())
     )
 
 

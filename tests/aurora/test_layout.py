@@ -361,3 +361,31 @@ def test_an_int_key_from_the_helper_is_a_plain_bigint(
         ).fetchone()
     assert row == ("bigint", None)  # not a BIGSERIAL: keys are given, never generated
     assert store.put({"id": 7}) == {"id": 7}
+
+
+def test_numeric_precision_and_scale_are_read_from_the_type_modifier(
+    pg_settings: PostgresSettings,
+) -> None:
+    import re
+
+    from kvstore_aurora.layout import _precision_scale
+
+    kind = unique_kind("lay")
+    types = ["numeric(6,2)", "numeric(38,10)", "numeric(1,0)", "numeric(1000,1000)", "numeric"]
+    with connect(pg_settings) as connection:
+        if connection.info.server_version >= 150000:
+            types.append("numeric(5,-2)")  # a negative scale: PostgreSQL 15 and later
+        columns = ", ".join(f"c{i} {t}" for i, t in enumerate(types))
+        connection.execute(f"CREATE TABLE {kind} (id text PRIMARY KEY, {columns})")
+        rows = connection.execute(
+            "SELECT format_type(atttypid, NULL), atttypmod, format_type(atttypid, atttypmod)"
+            " FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 1"
+            " ORDER BY attnum",
+            (kind,),
+        ).fetchall()
+    assert len(rows) == len(types)
+    for data_type, typmod, shown in rows:
+        found = re.fullmatch(r"numeric\((\d+),(-?\d+)\)", shown)
+        expected = (int(found[1]), int(found[2])) if found else (None, None)
+        assert _precision_scale(data_type, typmod) == expected, shown
+    assert _precision_scale("bigint", -1) == (None, None)
