@@ -12,7 +12,7 @@ import contextlib
 import itertools
 import operator
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -60,6 +60,16 @@ _NESTED_PUT = (
 )
 Chunk = list[list[str]]
 """One chunk of a put_many: its ``encode_many`` batches."""
+
+
+class _Pipeline(NamedTuple):
+    """A pipelined put_many's connection, pipeline and statements (see ``AuroraDriver.writer``)."""
+
+    connection: Connection
+    pipeline: psycopg.Pipeline
+    begin: str
+    query: bytes
+    commit: str
 
 
 class AuroraDriver(Driver):
@@ -473,16 +483,19 @@ class AuroraDriver(Driver):
         transaction of its own (a savepoint inside the caller's): a chunk is sent at once and the
         server writes it while core prepares the next, with no thread and no wait.
 
-        What a loop of chunks would give: an error rolls back its own chunk only, and a failed
-        chunk's error is raised before one raised while preparing a later chunk. Not retried: a
-        connection lost midway raises ``BackendUnavailable`` (the chunks before it are stored).
+        What a loop of chunks would give: nothing is read or sent before the first chunk passed
+        core's checks (an invalid record wins over a missing table), an error rolls back its own
+        chunk only, and a failed chunk's error is raised before one raised while preparing a later
+        chunk. Not retried: a connection lost midway raises ``BackendUnavailable`` (the chunks
+        before it are stored).
         """
-        with self._errors(), self.pool.connection() as connection:
-            query = self._insert(connection, upsert=True, many=True)
-            nested = connection.info.transaction_status != TransactionStatus.IDLE
-            begin, commit, roll_back = _NESTED_PUT if nested else _TOP
+        with self._errors(), contextlib.ExitStack() as stack:
+            opened: list[_Pipeline] = []
 
             def write(chunk: Chunk) -> None:
+                if not opened:
+                    opened.append(self._open_pipeline(stack))
+                connection, _pipeline, begin, query, commit = opened[0]
                 connection.execute(begin)
                 for batch in chunk:
                     for text in batch:
@@ -490,18 +503,30 @@ class AuroraDriver(Driver):
                 connection.execute(commit)
 
             try:
-                with connection.pipeline() as pipeline:
-                    try:
-                        yield write
-                    except psycopg.Error:
-                        raise  # a chunk's own error (what follows it was skipped)
-                    except BaseException:
-                        pipeline.sync()  # the chunks sent are stored, or their error comes first
-                        raise
-            finally:
-                if connection.info.transaction_status == TransactionStatus.INERROR:
-                    with contextlib.suppress(psycopg.Error):  # else the pool drops the connection
-                        connection.execute(roll_back)
+                yield write
+            except psycopg.Error:
+                raise  # a chunk's own error (what follows it was skipped)
+            except BaseException:
+                if opened:
+                    opened[0].pipeline.sync()  # the chunks sent are stored, or their error first
+                raise
+
+    def _open_pipeline(self, stack: contextlib.ExitStack) -> _Pipeline:
+        """A connection in pipeline mode for ``_pipelined``, released (after a failed chunk's
+        transaction is rolled back) when ``stack`` closes."""
+        connection = stack.enter_context(self.pool.connection())
+        nested = connection.info.transaction_status != TransactionStatus.IDLE
+        begin, commit, roll_back = _NESTED_PUT if nested else _TOP
+        query = self._insert(connection, upsert=True, many=True)
+
+        def roll_back_failed() -> None:
+            if connection.info.transaction_status == TransactionStatus.INERROR:
+                with contextlib.suppress(psycopg.Error):  # else the pool drops the connection
+                    connection.execute(roll_back)
+
+        stack.callback(roll_back_failed)  # runs after the pipeline's exit, before the release
+        pipeline = stack.enter_context(connection.pipeline())
+        return _Pipeline(connection, pipeline, begin, query, commit)
 
     def native(self) -> Any:
         from kvstore_aurora.native import native_handles

@@ -20,6 +20,7 @@ from kvstore import (
     Store,
     StoreError,
 )
+from kvstore.store import CHUNK_SIZE
 from kvstore.testing.fixtures import StoreFactory, StoreFixtures
 
 ERROR_TABLE: list[tuple[type[StoreError], str, tuple[type[BaseException], ...]]] = [
@@ -71,6 +72,11 @@ def _every_bad_call(store: Store) -> dict[str, Callable[[], Any]]:
         "remove": lambda: store.remove({}),
         "iter_all": lambda: store.iter_all({"id": ""}),
         "put_many": lambda: store.put_many([{"id": "a"}, {"id": 1}]),
+        # More than one chunk: a backend that writes chunks while core checks the next still
+        # reports the first chunk's bad record before any I/O.
+        "put_many_of_many_chunks": lambda: store.put_many(
+            [{"id": 1}, *({"id": f"k{n}"} for n in range(CHUNK_SIZE))]
+        ),
         "remove_in": lambda: store.remove_in("bad-name", ["a"]),
         "put_too_big": lambda: store.put({"id": "a", "x": "x" * 409_600}),
         "update_too_big": lambda: store.update({"id": "a", "x": "x" * 409_600}),
