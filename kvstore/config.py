@@ -84,6 +84,13 @@ class PostgresSettings(NamedTuple):
         """A one-line, password-free description for messages and logs."""
         return f"{self.user or ''}@{self.host or 'localhost'}:{self.port}/{self.dbname or ''}"
 
+    @property
+    def database(self) -> PostgresSettings:
+        """These settings less what does not change the database reached (the schema, where the
+        settings came from): the key of the process's per-database caches (connections, engines,
+        table layouts)."""
+        return self._replace(schema=None, source="")
+
 
 DEFAULT_CONNECT_TIMEOUT = 15.0
 """Long enough for an Aurora Serverless v2 cluster to resume from zero capacity."""

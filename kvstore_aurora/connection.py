@@ -124,7 +124,7 @@ class Pool:
         """What identifies the database behind this pool (for caches of table layouts)."""
         if self._injected is not None:
             return ("injected", id(self._injected))
-        return self.settings._replace(schema=None, source="")
+        return self.settings.database
 
     @property
     def replaceable(self) -> bool:
@@ -270,7 +270,7 @@ _pools_lock = threading.Lock()
 
 def get_pool(settings: PostgresSettings) -> Pool:
     """The process's pool for ``settings`` (created empty: connections open at first use)."""
-    key = settings._replace(schema=None, source="")
+    key = settings.database
     with _pools_lock:
         pool = _pools.get(key)
         if pool is None:

@@ -32,7 +32,7 @@ _lock = threading.Lock()
 def _engine(settings: PostgresSettings) -> Any:
     from sqlalchemy import create_engine
 
-    key = settings._replace(schema=None, source="")
+    key = settings.database
     with _lock:
         engine = _engines.get(key)
         if engine is None:
@@ -46,7 +46,7 @@ _handles: dict[tuple[Any, ...], NativeHandles] = {}
 def native_handles(settings: PostgresSettings, layout: Layout) -> NativeHandles:
     """The reflected table of ``layout``'s kind and the configuration's engine (reflected once
     per layout: a table changed since is reflected again once its new layout is read)."""
-    key = (settings._replace(schema=None, source=""), layout.schema, layout.kind, layout.selected)
+    key = (settings.database, layout.schema, layout.kind, layout.selected)
     found = _handles.get(key)
     if found is None:
         found = _handles[key] = _reflect(settings, layout)

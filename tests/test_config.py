@@ -147,3 +147,23 @@ def test_readers_default_to_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SLS_STAGE", raising=False)
     assert backend_name() == "memory"
     assert postgres_settings().host == "from-environ"
+
+
+def test_settings_reaching_one_database_share_their_database_key() -> None:
+    url = "postgresql://app:pw@db.example:5433/orders"
+    by_url = postgres_settings({"DATABASE_URL": url})
+    by_vars = postgres_settings(
+        {
+            "DB_HOST": "db.example",
+            "DB_PORT": "5433",
+            "DB_NAME": "orders",
+            "DB_USER": "app",
+            "DB_PASSWD": "pw",
+            "DB_SCHEMA": "sales",
+        }
+    )
+    assert by_url.source != by_vars.source
+    assert by_url.schema != by_vars.schema
+    assert by_url.database == by_vars.database
+    other = postgres_settings({"DATABASE_URL": "postgresql://app:pw@db.example:5433/billing"})
+    assert other.database != by_url.database
