@@ -462,7 +462,7 @@ class AuroraDriver(Driver):
         def run(connection: Connection) -> None:
             query = self._insert(connection, upsert=True, many=True)
             if len(batch) == 1:
-                connection.execute(query, batch)
+                connection.execute(query, (batch[0],))
                 return
             with connection.transaction():  # a batch split by size is still written whole
                 for text in batch:
