@@ -1,7 +1,9 @@
 """Finds the installed backends: pluggy plugins of the ``kvstore`` entry-point group, loaded once.
 
 Nothing here runs at ``import kvstore``: the plugin manager (and pluggy itself) is created the first
-time a store is made, so a Lambda cold start pays only for the backend it uses.
+time a store is made. ``get_backend(name)`` first loads only the plugin whose entry point is called
+``name``, so a Lambda cold start pays only for the backend it uses; listing the backends, or a name
+no plugin is called, loads them all.
 """
 
 from __future__ import annotations
@@ -19,30 +21,65 @@ if TYPE_CHECKING:
 
     from kvstore.backend import Backend
 
-__all__ = ["backends", "entry_points", "get_backend", "plugin_manager", "reset"]
+__all__ = [
+    "backends",
+    "entry_point",
+    "entry_points",
+    "get_backend",
+    "plugin_manager",
+    "reset",
+]
 
 _lock = threading.Lock()
 _manager: pluggy.PluginManager | None = None
+_complete = False
+"""Whether every ``kvstore`` entry point is loaded (``plugin_manager()`` was called)."""
+_order: list[str] = []
+"""The entry-point names in precedence order, once every one is loaded."""
 _backends: dict[str, Backend] | None = None
+_named: dict[str, Backend] = {}
+"""Backends found by ``get_backend``'s shortcut: from the one plugin named like them."""
+
+
+def _new_manager() -> pluggy.PluginManager:
+    """The process's plugin manager, created with the hook specs; call it holding ``_lock``."""
+    global _manager
+    if _manager is None:
+        import pluggy
+
+        from kvstore import hookspecs
+
+        manager = pluggy.PluginManager("kvstore")
+        manager.add_hookspecs(hookspecs)
+        _manager = manager
+    return _manager
+
+
+def _register(manager: pluggy.PluginManager, name: str, target: str) -> object | None:
+    """Load and register the entry point ``name = target`` unless it is registered or blocked;
+    the plugin registered under ``name`` (``None``: blocked)."""
+    if manager.is_blocked(name):
+        return None
+    plugin = manager.get_plugin(name)
+    if plugin is None:
+        plugin = _load(target)
+        manager.register(plugin, name=name)
+    return plugin
 
 
 def plugin_manager() -> pluggy.PluginManager:
     """The process's plugin manager, with every ``kvstore`` entry point loaded."""
-    global _manager
+    global _complete
     with _lock:
-        if _manager is None:
-            import pluggy
-
-            from kvstore import hookspecs
-
-            manager = pluggy.PluginManager("kvstore")
-            manager.add_hookspecs(hookspecs)
-            for name, target in entry_points("kvstore").items():
-                if not (manager.get_plugin(name) or manager.is_blocked(name)):
-                    manager.register(_load(target), name=name)
+        manager = _new_manager()
+        if not _complete:
+            found = entry_points("kvstore")
+            for name, target in found.items():
+                _register(manager, name, target)
             manager.check_pending()
-            _manager = manager
-        return _manager
+            _order[:] = found
+            _complete = True
+        return manager
 
 
 def entry_points(group: str) -> dict[str, str]:
@@ -55,13 +92,26 @@ def entry_points(group: str) -> dict[str, str]:
     here against 2 ms for this. A sys.path entry that is not a directory (a zip) goes through
     importlib.metadata.
     """
-    header = f"[{group}]"
     found: dict[str, str] = {}
+    for name, target in _declared(group):
+        found.setdefault(name, target)
+    return found
+
+
+def entry_point(group: str, name: str) -> str | None:
+    """The ``"module:attr"`` that ``entry_points(group)`` maps ``name`` to, reading no further
+    than the distribution that declares it."""
+    return next((target for found, target in _declared(group) if found == name), None)
+
+
+def _declared(group: str) -> Iterator[tuple[str, str]]:
+    """Every ``(name, target)`` of ``group``, distribution by distribution in sys.path order."""
+    header = f"[{group}]"
     for entry in sys.path:
         try:
             listing = os.scandir(entry or ".")
         except NotADirectoryError:
-            _zip_entry_points(entry, group, found)
+            yield from _zip_entry_points(entry, group)
             continue
         except OSError:
             continue
@@ -74,9 +124,7 @@ def entry_points(group: str) -> dict[str, str]:
             except OSError:
                 continue
             if header in text:
-                for key, value in _section(text, header):
-                    found.setdefault(key, value)
-    return found
+                yield from _section(text, header)
 
 
 def _section(text: str, header: str) -> Iterator[tuple[str, str]]:
@@ -92,12 +140,12 @@ def _section(text: str, header: str) -> Iterator[tuple[str, str]]:
                 yield name.strip(), value.split("[", 1)[0].strip()  # drops "[extras]"
 
 
-def _zip_entry_points(entry: str, group: str, found: dict[str, str]) -> None:
+def _zip_entry_points(entry: str, group: str) -> Iterator[tuple[str, str]]:
     import importlib.metadata
 
     for distribution in importlib.metadata.distributions(path=[entry]):
         for point in distribution.entry_points.select(group=group):
-            found.setdefault(point.name, point.value)
+            yield point.name, point.value
 
 
 def _load(target: str) -> object:
@@ -111,20 +159,63 @@ def _load(target: str) -> object:
     return loaded
 
 
+def _collect(
+    manager: pluggy.PluginManager, plugins: list[tuple[str, object]]
+) -> dict[str, Backend]:
+    """The backends ``plugins`` (``(name, plugin)`` pairs, in precedence order) register.
+
+    A backend comes from the plugin of its own name when that plugin registers it (so that
+    ``get_backend``'s shortcut, which loads that plugin alone, finds the same one); otherwise from
+    the first plugin that registers the name.
+    """
+    found: dict[str, Backend] = {}
+    everyone = manager.get_plugins()
+    for name, plugin in plugins:
+        others = [other for other in everyone if other is not plugin]
+        registered: list[Backend] = []
+        manager.subset_hook_caller("kvstore_register_backends", others)(register=registered.append)
+        for backend in registered:
+            if backend.name == name or backend.name not in found:
+                found[backend.name] = backend
+    return found
+
+
 def backends() -> dict[str, Backend]:
     """Every registered backend by name (collected once; ``reset`` after registering a plugin)."""
     global _backends
     manager = plugin_manager()
     with _lock:
         if _backends is None:
-            found: dict[str, Backend] = {}
-
-            def register(backend: Backend) -> None:
-                found[backend.name] = backend
-
-            manager.hook.kvstore_register_backends(register=register)
-            _backends = found
+            rank = {name: index for index, name in enumerate(_order)}
+            plugins = [(n, p) for n, p in manager.list_name_plugin() if p is not None]
+            plugins.sort(key=lambda pair: rank.get(pair[0], len(rank)))  # stable: later ones
+            _backends = _collect(manager, plugins)
         return _backends
+
+
+def _named_backend(name: str) -> Backend | None:
+    """Backend ``name`` from the plugin of the same entry-point name, loading no other plugin.
+
+    ``None`` when that plugin does not register it (or is blocked, or there is none), and once
+    every plugin is loaded: ``backends()`` then answers, by the same precedence. This is the cold
+    start's path: a Lambda that opens an aurora store imports the aurora plugin and no other.
+    """
+    with _lock:
+        backend = _named.get(name)
+        if backend is not None or _complete:
+            return backend
+        target = entry_point("kvstore", name)
+        if target is None:
+            return None
+        manager = _new_manager()
+        plugin = _register(manager, name, target)
+        if plugin is None:
+            return None
+        manager.check_pending()
+        backend = _collect(manager, [(name, plugin)]).get(name)
+        if backend is not None:
+            _named[name] = backend
+        return backend
 
 
 def reset() -> None:
@@ -132,10 +223,15 @@ def reset() -> None:
     global _backends
     with _lock:
         _backends = None
+        _named.clear()
 
 
 def get_backend(name: str | None) -> Backend:
     """The backend called ``name``; ``ConfigError`` listing the installed ones when there is none."""
+    if name:
+        backend = _named_backend(name)
+        if backend is not None:
+            return backend
     found = backends()
     if name and name in found:
         return found[name]

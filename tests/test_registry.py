@@ -207,3 +207,124 @@ def test_entry_points_are_read_from_dist_info_directories_and_zips(
 def test_an_entry_point_names_a_module_or_an_attribute_path() -> None:
     assert registry._load("kvstore.sqlite") is sys.modules["kvstore.sqlite"]
     assert registry._load("kvstore.hookspecs:hookimpl.project_name") == "kvstore"
+
+
+@pytest.fixture
+def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A registry that has loaded nothing yet (the process's own is put back afterwards)."""
+    monkeypatch.setattr(registry, "_manager", None)
+    monkeypatch.setattr(registry, "_complete", False)
+    monkeypatch.setattr(registry, "_order", [])
+    monkeypatch.setattr(registry, "_backends", None)
+    monkeypatch.setattr(registry, "_named", {})
+
+
+def _site(tmp_path: pathlib.Path, plugins: dict[str, str]) -> str:
+    """A site directory holding one distribution per plugin module, ``entry point name -> code``,
+    each module registering ``LazyBackend``s (its code names them)."""
+    folder = tmp_path / "site"
+    for index, (name, code) in enumerate(plugins.items()):
+        module = f"twin_plugin_{tmp_path.name}_{index}"
+        (folder / f"{module}.py").parent.mkdir(parents=True, exist_ok=True)
+        (folder / f"{module}.py").write_text(
+            "from kvstore.backend import LazyBackend\n"
+            "from kvstore.hookspecs import hookimpl\n\n"
+            "@hookimpl\n"
+            "def kvstore_register_backends(register):\n"
+            f"    {code}\n"
+        )
+        info = folder / f"{chr(ord('a') + index)}_dist-1.0.dist-info"  # sys.path order: a, b, ...
+        info.mkdir()
+        (info / "entry_points.txt").write_text(f"[kvstore]\n{name} = {module}\n")
+    return str(folder)
+
+
+def _target(name: str) -> str:
+    backend = registry.get_backend(name)
+    assert isinstance(backend, LazyBackend)
+    return backend.target
+
+
+@pytest.mark.usefixtures("fresh_registry")
+def test_get_backend_loads_only_the_plugin_named_like_the_backend(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = _site(
+        tmp_path,
+        {
+            "first": "register(LazyBackend('twin', 'from_first:open'))",
+            "twin": "register(LazyBackend('twin', 'from_twin:open'))",
+            "third": "register(LazyBackend('solo', 'from_third:open'))",
+        },
+    )
+    monkeypatch.syspath_prepend(site)
+    monkeypatch.setattr(sys, "path", [site])
+    assert _target("twin") == "from_twin:open"
+    loaded = {name for name, _ in registry._new_manager().list_name_plugin()}
+    assert loaded == {"twin"}  # the others were not even imported
+    # Listing every backend loads the rest, and the plugin named "twin" still provides "twin",
+    # though "first" registers the name earlier in sys.path order.
+    assert isinstance(registry.backends()["twin"], LazyBackend)
+    assert registry.backends()["twin"].target == "from_twin:open"  # type: ignore[attr-defined]
+    assert registry.backends()["solo"].target == "from_third:open"  # type: ignore[attr-defined]
+    registry.reset()
+    assert _target("twin") == "from_twin:open"
+
+
+@pytest.mark.usefixtures("fresh_registry")
+def test_every_plugin_loads_before_the_shortcut_and_gives_the_same_answer(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = _site(
+        tmp_path,
+        {
+            "first": "register(LazyBackend('twin', 'from_first:open'))",
+            "twin": "register(LazyBackend('twin', 'from_twin:open'))",
+        },
+    )
+    monkeypatch.setattr(sys, "path", [site])
+    assert registry.backends()["twin"].target == "from_twin:open"  # type: ignore[attr-defined]
+    assert _target("twin") == "from_twin:open"
+
+
+@pytest.mark.usefixtures("fresh_registry")
+def test_a_name_no_plugin_is_called_or_provides_loads_every_plugin(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = _site(
+        tmp_path,
+        {
+            "first": "register(LazyBackend('shared', 'from_first:open'))",
+            "second": "register(LazyBackend('shared', 'from_second:open'))",
+            "misnamed": "register(LazyBackend('other', 'from_misnamed:open'))",
+        },
+    )
+    monkeypatch.setattr(sys, "path", [site])
+    # No plugin is called "shared": the first one in sys.path order that registers it wins.
+    assert _target("shared") == "from_first:open"
+    registry.reset()
+    registry._complete = False  # as in a new process: the shortcut tries "misnamed" first
+    assert _target("other") == "from_misnamed:open"
+    with pytest.raises(ConfigError) as info:
+        registry.get_backend("misnamed")
+    assert "unknown backend 'misnamed'" in str(info.value)
+    assert "shared" in str(info.value)
+
+
+def test_opening_a_store_imports_no_other_backends_plugin() -> None:
+    code = (
+        "import sys, kvstore\n"
+        "kvstore.create_store('abc', backend='sqlite')\n"
+        "others = {'kvstore.memory', 'kvstore_aurora.plugin', 'kvstore_dynamo.plugin'}\n"
+        "assert 'kvstore.sqlite' in sys.modules\n"
+        "assert not others & set(sys.modules), sorted(others & set(sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_entry_point_finds_what_entry_points_maps_the_name_to() -> None:
+    everything = registry.entry_points("kvstore")
+    for name, target in everything.items():
+        assert registry.entry_point("kvstore", name) == target
+    assert registry.entry_point("kvstore", "no_such_plugin") is None
