@@ -9,7 +9,6 @@ this module *canonical*: ``str``, ``bool``, ``int`` (signed 64-bit), ``float``, 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from decimal import Context, Decimal
 from typing import Any
@@ -44,13 +43,26 @@ _MIN_MAGNITUDE = Decimal("1E-130")
 _MAX_MAGNITUDE = Decimal("1E+126")
 _WIDE = Context(prec=80)  # normalize() without rounding a 38-digit number
 
-_KIND = re.compile(r"[a-z][a-z0-9_]{2,62}")
-_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
+def _is_name(text: str) -> bool:
+    """Whether ``text`` is ``[A-Za-z_][A-Za-z0-9_]*``, at most 63 characters.
+
+    String methods rather than a regular expression: compiling the two patterns cost a cold start
+    0.3 ms, a fifth of ``import kvstore``'s own modules.
+    """
+    return len(text) <= 63 and text.isascii() and text.isidentifier()
 
 
 def check_kind(kind: object) -> str:
     """Return ``kind`` when it is a valid kind name (3-63 of ``[a-z0-9_]``, first a letter)."""
-    if not isinstance(kind, str) or not _KIND.fullmatch(kind):
+    # islower(): no capital letter. The first character is no "_" and (isidentifier) no digit.
+    if not (
+        isinstance(kind, str)
+        and len(kind) >= 3
+        and _is_name(kind)
+        and kind.islower()
+        and kind[0] != "_"
+    ):
         raise InvalidArgument(
             f"invalid kind {kind!r}: 3 to 63 characters of [a-z0-9_], starting with a letter"
         )
@@ -65,7 +77,7 @@ def check_field_name(name: object) -> str:
     """Return ``name`` when it is a valid top-level field name (``[A-Za-z_][A-Za-z0-9_]*``, <= 63)."""
     if type(name) is str and name in _known_fields:
         return name
-    if not isinstance(name, str) or not _FIELD.fullmatch(name):
+    if not isinstance(name, str) or not _is_name(name):
         raise InvalidArgument(
             f"invalid field name {name!r}: [A-Za-z_][A-Za-z0-9_]*, at most 63 characters"
         )

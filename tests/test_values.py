@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -182,6 +183,33 @@ def test_check_kind_refuses_invalid_kinds(kind: Any) -> None:
 def test_check_field_name_refuses_invalid_names(name: Any) -> None:
     with pytest.raises(InvalidArgument):
         check_field_name(name)
+
+
+_NAME_CHARS = st.sampled_from("aAzZ09_-. \néß\u0131\u212a\u00aa\uff41\u0661")
+
+
+def _accepted(check: Any, text: str) -> bool:
+    try:
+        check(text)
+    except InvalidArgument:
+        return False
+    return True
+
+
+@given(st.text(_NAME_CHARS, max_size=70))
+@example("a" * 63)
+@example("a" * 64)
+@example("\u212a" + "a" * 2)  # KELVIN SIGN: an identifier, not ASCII
+@example("a\u0131b")  # dotless i: lower case, not ASCII
+@example("a1_")
+@example("_ab")
+@example("9ab")
+def test_names_follow_the_contracts_patterns(text: str) -> None:
+    # CONTRACT.md states names as patterns; check_kind/check_field_name use string methods.
+    assert _accepted(check_kind, text) == bool(re.fullmatch(r"[a-z][a-z0-9_]{2,62}", text))
+    assert _accepted(check_field_name, text) == bool(
+        re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", text)
+    )
 
 
 def test_check_key_value_follows_the_key_type() -> None:
