@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from psycopg import sql
+from psycopg import pq, sql
 from psycopg.types.json import Jsonb
 
 from kvstore.backend import KindSchema, Record
@@ -27,7 +27,9 @@ __all__ = [
     "check_rows",
     "decode",
     "forget",
+    "probe_sql",
     "read_layout",
+    "read_probe",
     "remember",
 ]
 
@@ -232,7 +234,7 @@ SELECT a.attname, format_type(a.atttypid, NULL), a.atttypmod, n.nspname
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
  WHERE n.nspname = COALESCE(%s, current_schema()) AND c.relname = %s
-   AND c.relkind IN ('r', 'p', 'v', 'f')
+   AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
  ORDER BY a.attnum
 """
 """The columns of a kind's table: name, type, type modifier, schema.
@@ -286,6 +288,81 @@ def build_layout(schema: KindSchema, rows: list[tuple[Any, ...]]) -> Layout | No
     return Layout(
         rows[0][3], schema.kind, tuple(keys), found, doc is not None, (*checked, *found.values())
     )
+
+
+_PROBED_TYPES = {
+    25: "text",
+    1043: "character varying",
+    20: "bigint",
+    23: "integer",
+    21: "smallint",
+    3802: "jsonb",
+}
+"""The types, by OID and as ``format_type`` names them, that the columns of a probed table (its key
+columns and ``doc``) may have."""
+
+
+def probe_sql(schema: KindSchema, db_schema: str | None) -> sql.Composed:
+    """A find by key (parameters: the key) that also shows whether the table has the default
+    layout: its key columns and ``doc``, nothing else (``read_probe`` reads it).
+
+    One statement where ``LAYOUT_QUERY`` and the select are two: on a new server session (a
+    Lambda's cold start) the catalog query costs about 1 ms more than this whole statement. Beside
+    ``t.*`` it reads the declared type of each key column and of ``doc`` (``pg_typeof`` shows a
+    domain as itself, where a result's column description shows its base type), the schema
+    ``LAYOUT_QUERY`` would look in, and the OID of the table it would find there.
+    """
+    names = (*schema.id_fields, "doc")
+    match = [
+        sql.SQL("t.{} = %s::{}").format(sql.Identifier(field), sql.SQL(_CASTS[kind]))
+        for field, kind in zip(
+            schema.id_fields, ("text" if t is str else "int" for t in schema.key_types), strict=True
+        )
+    ]
+    return sql.SQL(
+        "SELECT to_regclass(quote_ident(COALESCE({db_schema}, current_schema())) || '.' || "
+        "quote_ident({kind}))::oid, COALESCE({db_schema}, current_schema()), {declared}, t.* "
+        "FROM (VALUES (1)) AS one LEFT JOIN {table} AS t ON {match}"
+    ).format(
+        db_schema=sql.Literal(db_schema),
+        kind=sql.Literal(schema.kind),
+        declared=sql.SQL(", ").join(
+            sql.SQL("pg_typeof(t.{})::oid").format(sql.Identifier(name)) for name in names
+        ),
+        table=sql.Identifier(db_schema, schema.kind) if db_schema else sql.Identifier(schema.kind),
+        match=sql.SQL(" AND ").join(match),
+    )
+
+
+def read_probe(
+    schema: KindSchema, result: pq.abc.PGresult, row: tuple[Any, ...]
+) -> tuple[Layout, tuple[Any, ...] | None] | None:
+    """From ``probe_sql``'s result: the layout, and the matching row in ``layout.selected``'s
+    order (``None``: no match). ``None`` when the table's layout is not provably the default one
+    (the caller then reads ``LAYOUT_QUERY``).
+
+    The layout is ``build_layout``'s from the rows ``LAYOUT_QUERY`` would return: every column is
+    a key column or ``doc`` of a supported type, declared as such (no domain), of the very table
+    ``LAYOUT_QUERY`` would read.
+    """
+    wanted = [name.encode() for name in (*schema.id_fields, "doc")]
+    first = 2 + len(wanted)
+    table_oid, namespace, declared = row[0], row[1], dict(zip(wanted, row[2:first], strict=True))
+    names = [bytes(result.fname(index) or b"") for index in range(first, result.nfields)]
+    if table_oid is None or sorted(names) != sorted(wanted):
+        return None
+    rows = []
+    for index, name in enumerate(names, first):
+        oid = result.ftype(index)
+        if result.ftable(index) != table_oid or oid not in _PROBED_TYPES or declared[name] != oid:
+            return None
+        rows.append((name.decode(), _PROBED_TYPES[oid], result.fmod(index), namespace))
+    layout = build_layout(schema, rows)
+    assert layout is not None  # rows is not empty
+    values = {column[0]: value for column, value in zip(rows, row[first:], strict=True)}
+    if values[schema.id_fields[0]] is None:  # no match: a matched row's key equals the parameter
+        return layout, None
+    return layout, tuple(values[name] for name in layout.selected)
 
 
 _cache: dict[tuple[Any, ...], Layout] = {}

@@ -191,8 +191,39 @@ class AuroraDriver(Driver):
             return iter(self._run(bounded, retry=True))
         return self._stream(filters)
 
+    def _probe(self, connection: Connection, key: Key) -> tuple[Record | None] | None:
+        """A first ``get`` on a table whose layout is not cached yet, in one statement
+        (``layouts.probe_sql``): ``(record or None,)``, or ``None`` when the layout must be read
+        (a table other than the default layout, a missing one, or a connection inside a
+        transaction, which a failed probe would abort)."""
+        if (
+            not connection.autocommit
+            or connection.pgconn.transaction_status != TransactionStatus.IDLE
+        ):
+            return None
+        try:
+            cursor = connection.execute(
+                layouts.probe_sql(self.schema, self.db_schema), key, prepare=False
+            )
+            row = cursor.fetchone()
+        except psycopg.ProgrammingError:  # no such table or column: LAYOUT_QUERY says which
+            return None
+        result = cursor.pgresult
+        assert row is not None  # the LEFT JOIN's one row
+        assert result is not None
+        probed = layouts.read_probe(self.schema, result, row)
+        if probed is None:
+            return None
+        layout, found = probed
+        layouts.remember(self._layout_key, layout)
+        return (None if found is None else decode(layout, found),)
+
     def get(self, key: Key) -> Record | None:
         def run(connection: Connection) -> Record | None:
+            if layouts.read_layout(self._layout_key) is None:
+                probed = self._probe(connection, key)
+                if probed is not None:
+                    return probed[0]
             layout = self._layout(connection)
             if layout.checked and any(
                 column.encode(value) is UNFIT
