@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
         "--case", metavar="TEXT", help="time only the cases whose operation contains TEXT"
     )
     parser.add_argument("--rounds", type=int, help="timed rounds per case (default 7, quick 3)")
-    parser.add_argument("--cold-runs", type=int, help="processes per cold-start side (default 15)")
+    parser.add_argument("--cold-runs", type=int, help="processes per cold-start side (default 21)")
     parser.add_argument("--json", metavar="PATH", help="also write the results, samples included")
     parser.add_argument(
         "--profile",
@@ -173,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     backends = [name for name in ("aurora", "dynamo") if name in chosen] or ["aurora", "dynamo"]
     rounds = args.rounds or (3 if args.quick else 7)
     warm_up = 0.2 if args.quick else 1.0  # seconds of untimed runs before each case
-    cold_runs = args.cold_runs or (3 if args.quick else 15)
+    cold_runs = args.cold_runs or (3 if args.quick else 21)
     sizes = Sizes(quick=args.quick)
     tag = f"{os.getpid()}"
     servers: dict[str, str] = {}

@@ -45,6 +45,12 @@ def test_quick_run_prints_a_table_with_a_ratio_for_every_case(tmp_path: Path) ->
     cold = {row["operation"]: row for row in rows if row["backend"] == "cold"}
     assert cold["import kvstore"]["note"] == "drivers imported: none"
     for backend in ("aurora", "dynamo"):
-        assert cold[f"{backend} import + first find"]["ratio"] > 0
+        row = cold[f"{backend} import + first find"]
+        assert row["ratio"] > 0
+        # The driver import both sides share is timed apart: each run's part is inside its whole.
+        samples = row["samples"]
+        for side in ("kvstore", row["versus"]):
+            for whole, shared in zip(samples[side], samples[f"shared {side}"], strict=True):
+                assert 0 < shared < whole
     for name in ("date", "machine", "python", "servers"):
         assert result["info"][name]
