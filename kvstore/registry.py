@@ -188,7 +188,8 @@ def backends() -> dict[str, Backend]:
         if _backends is None:
             rank = {name: index for index, name in enumerate(_order)}
             plugins = [(n, p) for n, p in manager.list_name_plugin() if p is not None]
-            plugins.sort(key=lambda pair: rank.get(pair[0], len(rank)))  # stable: later ones
+            # Entry points in their order, then plugins registered at run time (a stable sort).
+            plugins.sort(key=lambda pair: rank.get(pair[0], len(rank)))
             _backends = _collect(manager, plugins)
         return _backends
 
