@@ -9,7 +9,7 @@ containment test that a GIN index on ``doc`` serves. A filter value ``None`` mea
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from psycopg import sql
 from psycopg.types.json import Jsonb
@@ -32,15 +32,24 @@ MAX_CONTAINMENTS = 200
 """Up to this many values, ``find_in`` on a ``doc`` field is written so the GIN index serves it."""
 
 
-class Where(NamedTuple):
+class Where:
     """A WHERE clause, its parameters, and whether it can never match (then skip the I/O)."""
 
-    clause: sql.Composable
-    params: list[Any]
-    never: bool = False
-    shape: Hashable = None
-    """What the clause's text depends on besides the layout (``None``: not worked out), so a
-    caller can render it once per shape."""
+    __slots__ = ("clause", "never", "params", "shape")  # a plain class: see layout.Column
+
+    def __init__(
+        self,
+        clause: sql.Composable,
+        params: list[Any],
+        never: bool = False,
+        shape: Hashable = None,
+    ) -> None:
+        self.clause = clause
+        self.params = params
+        self.never = never
+        self.shape = shape
+        """What the clause's text depends on besides the layout (``None``: not worked out), so a
+        caller can render it once per shape."""
 
 
 _NEVER = Where(sql.SQL("FALSE"), [], never=True)

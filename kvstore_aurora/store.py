@@ -12,7 +12,7 @@ import contextlib
 import itertools
 import operator
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -62,14 +62,24 @@ Chunk = list[list[str]]
 """One chunk of a put_many: its ``encode_many`` batches."""
 
 
-class _Pipeline(NamedTuple):
+class _Pipeline:
     """A pipelined put_many's connection, pipeline and statements (see ``AuroraDriver.writer``)."""
 
-    connection: Connection
-    pipeline: psycopg.Pipeline
-    begin: str
-    query: bytes
-    commit: str
+    __slots__ = ("begin", "commit", "connection", "pipeline", "query")  # see layout.Column
+
+    def __init__(
+        self,
+        connection: Connection,
+        pipeline: psycopg.Pipeline,
+        begin: str,
+        query: bytes,
+        commit: str,
+    ) -> None:
+        self.connection = connection
+        self.pipeline = pipeline
+        self.begin = begin
+        self.query = query
+        self.commit = commit
 
 
 class AuroraDriver(Driver):
@@ -526,12 +536,13 @@ class AuroraDriver(Driver):
             def write(chunk: Chunk) -> None:
                 if not opened:
                     opened.append(self._open_pipeline(stack))
-                connection, _pipeline, begin, query, commit = opened[0]
-                connection.execute(begin)
+                pipelined = opened[0]
+                connection, query = pipelined.connection, pipelined.query
+                connection.execute(pipelined.begin)
                 for batch in chunk:
                     for text in batch:
                         connection.execute(query, (text,))
-                connection.execute(commit)
+                connection.execute(pipelined.commit)
 
             try:
                 yield write

@@ -62,6 +62,24 @@ def _outcome(call: Callable[[], Any]) -> Outcome:
         return type(exc).__name__, str(exc)
 
 
+def _described(layout: layouts.Layout | None) -> Any:
+    """Everything a layout holds, as comparable values."""
+    if layout is None:
+        return None
+
+    def column(c: layouts.Column) -> tuple[Any, ...]:
+        return (c.name, c.data_type, c.kind, c.precision, c.scale)
+
+    return (
+        layout.schema,
+        layout.kind,
+        [column(c) for c in layout.keys],
+        {name: column(c) for name, c in layout.columns.items()},
+        layout.has_doc,
+        [column(c) for c in layout.checked],
+    )
+
+
 def both_ways(store: Store, key: dict[str, Any], reads: list[str]) -> tuple[Any, Any, bool]:
     """The first find's (layout, outcome) by the probe, and by ``LAYOUT_QUERY`` (each from an
     empty layout cache), and whether the probe's side needed ``LAYOUT_QUERY``."""
@@ -69,11 +87,14 @@ def both_ways(store: Store, key: dict[str, Any], reads: list[str]) -> tuple[Any,
     layouts.forget(driver._layout_key)
     before = len(reads)
     probed = _outcome(lambda: store.find(key))
-    probe_side = (layouts.read_layout(driver._layout_key), probed)
+    probe_side = (_described(layouts.read_layout(driver._layout_key)), probed)
     queried = len(reads) > before
     layouts.forget(driver._layout_key)
     read = _outcome(driver.layout)
-    query_side = (read[1] if read[0] == "value" else None, _outcome(lambda: store.find(key)))
+    query_side = (
+        _described(read[1] if read[0] == "value" else None),
+        _outcome(lambda: store.find(key)),
+    )
     layouts.forget(driver._layout_key)
     return probe_side, query_side, queried
 
