@@ -230,11 +230,12 @@ class AuroraDriver(Driver):
 
     def get(self, key: Key) -> Record | None:
         def run(connection: Connection) -> Record | None:
-            if layouts.read_layout(self._layout_key) is None:
+            layout = layouts.read_layout(self._layout_key)
+            if layout is None:
                 probed = self._probe(connection, key)
                 if probed is not None:
                     return probed[0]
-            layout = self._layout(connection)
+                layout = self._layout(connection)
             if layout.checked and any(
                 column.encode(value) is UNFIT
                 for column, value in zip(layout.keys, key, strict=True)
