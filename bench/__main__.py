@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--rounds",
         type=int,
-        help="timed rounds per case (default: 21 for single calls, 7 for batches; quick 3)",
+        help="timed rounds per case (default: what fills ~6 s, 7 to 21; quick 3)",
     )
     parser.add_argument("--cold-runs", type=int, help="processes per cold-start side (default 21)")
     parser.add_argument("--json", metavar="PATH", help="also write the results, samples included")
@@ -127,12 +127,6 @@ def _profile(case: Case, directory: str) -> None:
     _progress(f"  profile: {path}")
 
 
-def _default_rounds(case: Case) -> int:
-    """21 rounds for single calls, 7 for batches. A round of single calls is short, and 7 of them
-    left the same code's find-by-key ratio anywhere from 0.98 to 1.13; 21 read 0.98 to 1.02."""
-    return 21 if case.unit == "calls" else 7
-
-
 def _run_cases(
     cases: Sequence[Case], rounds: int | None, profile: str | None, only: str | None, warm_up: float
 ) -> list[Row]:
@@ -141,12 +135,13 @@ def _run_cases(
         if only and only not in case.operation:
             continue
         started = time.perf_counter()
-        found = measure(case, rounds or _default_rounds(case), warm_up)
+        found = measure(case, rounds, warm_up)
         if profile:
             _profile(case, profile)
         ratios = ", ".join(f"{row.versus} {row.ratio:.2f}" for row in found)
         _progress(
-            f"  {case.backend}: {case.operation}: {ratios} ({time.perf_counter() - started:.1f} s)"
+            f"  {case.backend}: {case.operation}: {ratios} "
+            f"({len(found[0].samples['kvstore'])} rounds, {time.perf_counter() - started:.1f} s)"
         )
         rows += found
     return rows
