@@ -7,8 +7,9 @@ after one untimed run of each that leaves compiled bytecode behind, as an instal
 Both sides of a first-find run start with the same import, that of the driver's core (``psycopg``,
 ``botocore.session``), timed apart. It is most of a run (100 to 200 ms) and identical work on both
 sides, yet it varied by +-15 ms from run to run: in the difference of two whole runs it buried the
-few ms being measured (the same code read +5 to +14 ms over 21 runs). kvstore's extra is therefore
-the median difference of the rest of each run; the times shown are whole runs.
+few ms being measured (one version of the code read +5.2, +8.5 and +9.1 ms in three runs of 21
+processes a side). kvstore's extra is therefore the median difference of the rest of each run;
+the times shown are whole runs.
 """
 
 from __future__ import annotations
