@@ -239,6 +239,13 @@ def _site(tmp_path: pathlib.Path, plugins: dict[str, str]) -> str:
     return str(folder)
 
 
+TWINS = {
+    "first": "register(LazyBackend('twin', 'from_first:open'))",
+    "twin": "register(LazyBackend('twin', 'from_twin:open'))",
+}
+"""Two plugins registering backend ``twin``: the first in sys.path order, and the one named so."""
+
+
 def _target(name: str) -> str:
     backend = registry.get_backend(name)
     assert isinstance(backend, LazyBackend)
@@ -249,14 +256,7 @@ def _target(name: str) -> str:
 def test_get_backend_loads_only_the_plugin_named_like_the_backend(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    site = _site(
-        tmp_path,
-        {
-            "first": "register(LazyBackend('twin', 'from_first:open'))",
-            "twin": "register(LazyBackend('twin', 'from_twin:open'))",
-            "third": "register(LazyBackend('solo', 'from_third:open'))",
-        },
-    )
+    site = _site(tmp_path, {**TWINS, "third": "register(LazyBackend('solo', 'from_third:open'))"})
     monkeypatch.syspath_prepend(site)
     monkeypatch.setattr(sys, "path", [site])
     assert _target("twin") == "from_twin:open"
@@ -275,13 +275,7 @@ def test_get_backend_loads_only_the_plugin_named_like_the_backend(
 def test_every_plugin_loads_before_the_shortcut_and_gives_the_same_answer(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    site = _site(
-        tmp_path,
-        {
-            "first": "register(LazyBackend('twin', 'from_first:open'))",
-            "twin": "register(LazyBackend('twin', 'from_twin:open'))",
-        },
-    )
+    site = _site(tmp_path, TWINS)
     monkeypatch.setattr(sys, "path", [site])
     assert registry.backends()["twin"].target == "from_twin:open"  # type: ignore[attr-defined]
     assert _target("twin") == "from_twin:open"

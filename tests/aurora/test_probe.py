@@ -7,7 +7,8 @@ Each table shape runs the first find both ways, the probe (a fresh layout cache)
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
+from unittest.mock import ANY
 
 import psycopg
 import pytest
@@ -99,68 +100,89 @@ def both_ways(store: Store, key: dict[str, Any], reads: list[str]) -> tuple[Any,
     return probe_side, query_side, queried
 
 
-SHAPES: dict[str, tuple[str, Any, Any, bool]] = {
-    # name: (columns, id_field, key_type, whether the probe alone knows the layout)
-    "default": ("id text PRIMARY KEY, doc jsonb NOT NULL DEFAULT '{}'", "id", str, True),
-    "doc first": ("doc jsonb, id text PRIMARY KEY", "id", str, True),
-    "varchar key": ("id varchar(10) PRIMARY KEY, doc jsonb", "id", str, True),
-    "bigint key": ("id bigint PRIMARY KEY, doc jsonb", "id", int, True),
-    "integer key": ("id integer PRIMARY KEY, doc jsonb", "id", int, True),
-    "smallint key": ("id smallint PRIMARY KEY, doc jsonb", "id", int, True),
-    "two keys": (
+def default_table(
+    connection: psycopg.Connection[Any], table: str, doc: str | None, *, temporary: bool = False
+) -> None:
+    """Create ``table`` (a quoted, maybe qualified name) in the default layout, holding record
+    ``a`` with ``doc`` (JSON text) unless it is None."""
+    kind = "TEMPORARY TABLE" if temporary else "TABLE"
+    connection.execute(f"CREATE {kind} {table} (id text PRIMARY KEY, doc jsonb)")
+    if doc is not None:
+        connection.execute(f"INSERT INTO {table} VALUES (%s, %s)", ("a", doc))
+
+
+class Shape(NamedTuple):
+    """A table to probe: its columns, the store's key, and whether the probe alone knows it."""
+
+    columns: str
+    probed: bool
+    id_field: Any = "id"
+    key_type: Any = str
+    row: str = "'7', '{\"n\": 1}'"
+    """The values of the one row stored (keys 7 or '7'), in column order."""
+
+
+SHAPES = {
+    "default": Shape("id text PRIMARY KEY, doc jsonb NOT NULL DEFAULT '{}'", True),
+    "doc first": Shape("doc jsonb, id text PRIMARY KEY", True, row="'{\"n\": 1}', '7'"),
+    "varchar key": Shape("id varchar(10) PRIMARY KEY, doc jsonb", True),
+    "bigint key": Shape("id bigint PRIMARY KEY, doc jsonb", True, key_type=int),
+    "integer key": Shape("id integer PRIMARY KEY, doc jsonb", True, key_type=int),
+    "smallint key": Shape("id smallint PRIMARY KEY, doc jsonb", True, key_type=int),
+    "two keys": Shape(
         "team text, seq bigint, doc jsonb, PRIMARY KEY (team, seq)",
+        True,
         ("team", "seq"),
         (str, int),
-        True,
+        "'7', 7, '{\"n\": 1}'",
     ),
-    "text domain key": ("id probe_text PRIMARY KEY, doc jsonb", "id", str, False),
-    "jsonb domain doc": ("id text PRIMARY KEY, doc probe_doc", "id", str, False),
-    "a real column": ("id text PRIMARY KEY, name text, doc jsonb", "id", str, False),
-    "no doc": ("id text PRIMARY KEY, name text", "id", str, False),
-    "wrong key type": ("id bigint PRIMARY KEY, doc jsonb", "id", str, False),
-    "missing key": ("other text PRIMARY KEY, doc jsonb", "id", str, False),
+    "text domain key": Shape("id probe_text PRIMARY KEY, doc jsonb", False),
+    "jsonb domain doc": Shape("id text PRIMARY KEY, doc probe_doc", False),
+    "a real column": Shape(
+        "id text PRIMARY KEY, name text, doc jsonb", False, row="'7', 'x', '{}'"
+    ),
+    "no doc": Shape("id text PRIMARY KEY, name text", False, row="'7', 'x'"),
+    "wrong key type": Shape("id bigint PRIMARY KEY, doc jsonb", False),
+    "missing key": Shape("other text PRIMARY KEY, doc jsonb", False),
 }
 
 
-def _key(id_field: Any, value: str) -> dict[str, Any]:
-    if isinstance(id_field, tuple):
-        return {"team": value, "seq": 7}
-    return {"id": value}
-
-
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("name", SHAPES)
 def test_the_probe_and_the_layout_query_agree(
-    shape: str,
+    name: str,
     admin: psycopg.Connection[Any],
     pg_settings: PostgresSettings,
     layout_reads: list[str],
 ) -> None:
-    columns, id_field, key_type, probed_alone = SHAPES[shape]
+    shape = SHAPES[name]
     kind = unique_kind("probe")
-    admin.execute(f'CREATE TABLE "{kind}" ({columns})')
+    admin.execute(f'CREATE TABLE "{kind}" ({shape.columns})')
+    admin.execute(f'INSERT INTO "{kind}" VALUES ({shape.row})')
     store = create_store(
-        kind, backend="aurora", settings=pg_settings, id_field=id_field, key_type=key_type
+        kind,
+        backend="aurora",
+        settings=pg_settings,
+        id_field=shape.id_field,
+        key_type=shape.key_type,
     )
-    stored = 7 if key_type is int else "7"
-    if shape in ("default", "doc first", "varchar key", "bigint key", "integer key"):
-        admin.execute(f'INSERT INTO "{kind}" (id, doc) VALUES (%s, %s)', (stored, '{"n": 1}'))
-    elif shape == "two keys":
-        admin.execute(f'INSERT INTO "{kind}" VALUES (%s, 7, %s)', ("7", '{"n": 1}'))
-    for value in ("7", "8"):  # a match, then none
-        key = _key(id_field, value)
-        if key_type is int:
-            key = {"id": int(value)}
+    for value in (7, 8):  # a match, then none
+        key = (
+            {"team": str(value), "seq": 7}
+            if isinstance(shape.id_field, tuple)
+            else {"id": value if shape.key_type is int else str(value)}
+        )
         probe, query, queried = both_ways(store, key, layout_reads)
-        assert probe == query, shape
-        assert queried is not probed_alone
+        assert probe == query, name
+        assert queried is not shape.probed
+        if shape.probed:
+            assert probe[1] == (("value", {**key, "n": 1}) if value == 7 else ("NotFound", ANY))
 
 
 def test_the_probe_finds_the_record_and_caches_the_layout(
     admin: psycopg.Connection[Any], pg_settings: PostgresSettings, layout_reads: list[str]
 ) -> None:
     kind = unique_kind("probe")
-    admin.execute(f'CREATE TABLE "{kind}" (id text PRIMARY KEY, doc jsonb)')
-    admin.execute(f'INSERT INTO "{kind}" VALUES (%s, %s)', ("a", '{"n": 1, "s": "x"}'))
+    default_table(admin, f'"{kind}"', '{"n": 1, "s": "x"}')
     store = create_store(kind, backend="aurora", settings=pg_settings)
     layouts.forget(_driver(store)._layout_key)
     assert store.find({"id": "a"}) == {"id": "a", "n": 1, "s": "x"}
@@ -177,8 +199,7 @@ def test_views_are_probed_like_tables(
     layout_reads: list[str],
 ) -> None:
     base, kind = unique_kind("probe"), unique_kind("probe")
-    admin.execute(f'CREATE TABLE "{base}" (id text PRIMARY KEY, doc jsonb)')
-    admin.execute(f'INSERT INTO "{base}" VALUES (%s, %s)', ("a", '{"n": 1}'))
+    default_table(admin, f'"{base}"', '{"n": 1}')
     admin.execute(f'CREATE {relation} "{kind}" AS SELECT * FROM "{base}"')
     store = create_store(kind, backend="aurora", settings=pg_settings)
     probe, query, queried = both_ways(store, {"id": "a"}, layout_reads)
@@ -204,11 +225,9 @@ def test_the_table_of_the_current_schema_wins_over_a_temporary_one(
     # A temporary table hides the current schema's from unqualified names; LAYOUT_QUERY reads the
     # current schema's, so must the probe.
     kind = unique_kind("probe")
-    admin.execute(f'CREATE TABLE "{kind}" (id text PRIMARY KEY, doc jsonb)')
-    admin.execute(f'INSERT INTO "{kind}" VALUES (%s, %s)', ("a", '{"where": "public"}'))
+    default_table(admin, f'"{kind}"', '{"where": "public"}')
     with connect(pg_settings) as connection:
-        connection.execute(f'CREATE TEMPORARY TABLE "{kind}" (id text PRIMARY KEY, doc jsonb)')
-        connection.execute(f'INSERT INTO "{kind}" VALUES (%s, %s)', ("a", '{"where": "temp"}'))
+        default_table(connection, f'"{kind}"', '{"where": "temp"}', temporary=True)
         store = create_store(kind, backend="aurora", settings=pg_settings, connection=connection)
         probe, query, _ = both_ways(store, {"id": "a"}, layout_reads)
     assert probe == query
@@ -220,7 +239,7 @@ def test_a_table_of_a_later_search_path_schema_is_missing_both_ways(
 ) -> None:
     kind, schema = unique_kind("probe"), unique_kind("probe_schema")
     admin.execute(f'CREATE SCHEMA "{schema}"')
-    admin.execute(f'CREATE TABLE "{schema}"."{kind}" (id text PRIMARY KEY, doc jsonb)')
+    default_table(admin, f'"{schema}"."{kind}"', None)
     with connect(pg_settings) as connection:
         connection.execute(f'SET search_path = public, "{schema}"')
         store = create_store(kind, backend="aurora", settings=pg_settings, connection=connection)
@@ -234,8 +253,7 @@ def test_a_named_schema_is_probed(
 ) -> None:
     kind, schema = unique_kind("probe"), unique_kind("probe_schema")
     admin.execute(f'CREATE SCHEMA "{schema}"')
-    admin.execute(f'CREATE TABLE "{schema}"."{kind}" (id text PRIMARY KEY, doc jsonb)')
-    admin.execute(f'INSERT INTO "{schema}"."{kind}" VALUES (%s, %s)', ("a", '{"n": 2}'))
+    default_table(admin, f'"{schema}"."{kind}"', '{"n": 2}')
     store = create_store(kind, backend="aurora", settings=pg_settings, schema=schema)
     layouts.forget(_driver(store)._layout_key)
     assert store.find({"id": "a"}) == {"id": "a", "n": 2}
