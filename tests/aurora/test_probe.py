@@ -274,3 +274,16 @@ def test_no_probe_inside_a_transaction_so_a_missing_table_does_not_abort_it(
                 store.find({"id": "a"})
             # A failed probe would have aborted the caller's transaction.
             assert connection.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_a_missing_schema_is_the_same_error_both_ways(
+    pg_settings: PostgresSettings, layout_reads: list[str]
+) -> None:
+    kind = unique_kind("probe")
+    store = create_store(
+        kind, backend="aurora", settings=pg_settings, schema=unique_kind("no_schema")
+    )
+    probe, query, queried = both_ways(store, {"id": "a"}, layout_reads)
+    assert probe == query
+    assert probe[1][0] == "ConfigError"
+    assert queried  # the probe's error sent it to the catalog
