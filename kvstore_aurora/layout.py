@@ -345,10 +345,10 @@ def probe_sql(schema: KindSchema, db_schema: str | None) -> sql.Composed:
     """
     names = (*schema.id_fields, "doc")
     match = [
-        sql.SQL("t.{} = %s::{}").format(sql.Identifier(field), sql.SQL(_CASTS[kind]))
-        for field, kind in zip(
-            schema.id_fields, ("text" if t is str else "int" for t in schema.key_types), strict=True
+        sql.SQL("t.{} = %s::{}").format(
+            sql.Identifier(field), sql.SQL("text" if key_type is str else "bigint")
         )
+        for field, key_type in zip(schema.id_fields, schema.key_types, strict=True)
     ]
     return sql.SQL(
         "SELECT to_regclass(quote_ident(COALESCE({db_schema}, current_schema())) || '.' || "
