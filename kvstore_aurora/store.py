@@ -47,17 +47,21 @@ MAX_BATCH_BYTES = 8 << 20
 """A put_many statement carries at most about this many characters of JSON (then a second one)."""
 
 _cursor_ids = itertools.count()
-_TOP = ("BEGIN", "COMMIT", "ROLLBACK")
-_NESTED = (
-    "SAVEPOINT kvstore_update",
-    "RELEASE SAVEPOINT kvstore_update",
-    "ROLLBACK TO SAVEPOINT kvstore_update",
-)
-_NESTED_PUT = (
-    "SAVEPOINT kvstore_put_many",
-    "RELEASE SAVEPOINT kvstore_put_many",
-    "ROLLBACK TO SAVEPOINT kvstore_put_many",
-)
+
+
+def _transaction(connection: Connection, savepoint: str) -> tuple[str, str, str]:
+    """The statements that begin, commit and roll back a unit of work on ``connection``: a
+    transaction of its own, or a savepoint inside a caller's transaction (an injected connection,
+    a call made during an ``iter_all``)."""
+    if connection.info.transaction_status == TransactionStatus.IDLE:
+        return "BEGIN", "COMMIT", "ROLLBACK"
+    return (
+        f"SAVEPOINT {savepoint}",
+        f"RELEASE SAVEPOINT {savepoint}",
+        f"ROLLBACK TO SAVEPOINT {savepoint}",
+    )
+
+
 Chunk = list[list[str]]
 """One chunk of a put_many: its ``encode_many`` batches."""
 
@@ -436,10 +440,7 @@ class AuroraDriver(Driver):
                 where.clause,
                 sql.SQL(", ").join(map(sql.Identifier, layout.selected)),
             )
-            # Inside a caller's transaction (an injected connection, during an iter_all), a
-            # savepoint; otherwise a transaction of its own.
-            nested = connection.info.transaction_status != TransactionStatus.IDLE
-            begin, commit, roll_back = _NESTED if nested else _TOP
+            begin, commit, roll_back = _transaction(connection, "kvstore_update")
             done = False
             try:
                 # BEGIN and UPDATE in one round trip; COMMIT (or ROLLBACK) in a second.
@@ -558,8 +559,7 @@ class AuroraDriver(Driver):
         """A connection in pipeline mode for ``_pipelined``, released (after a failed chunk's
         transaction is rolled back) when ``stack`` closes."""
         connection = stack.enter_context(self.pool.connection())
-        nested = connection.info.transaction_status != TransactionStatus.IDLE
-        begin, commit, roll_back = _NESTED_PUT if nested else _TOP
+        begin, commit, roll_back = _transaction(connection, "kvstore_put_many")
         query = self._insert(connection, upsert=True, many=True)
 
         def roll_back_failed() -> None:
