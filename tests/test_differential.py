@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
-from kvstore import registry as kvstore_registry
 from kvstore.backend import Backend, Filters, Key, Record
 from kvstore.hookspecs import hookimpl
+from kvstore.testing import registered
 from tests.test_plugin_backend import TinyBackend, TinyDriver
 
 pytest_plugins = ["pytester"]
@@ -79,13 +79,8 @@ class SubtlePlugin:
 @pytest.fixture(scope="module", autouse=True)
 def subtle_plugin() -> Iterator[None]:
     """Register the subtly broken backends for this module's tests."""
-    plugin = SubtlePlugin()
-    manager = kvstore_registry.plugin_manager()
-    manager.register(plugin, name="subtle-test-plugin")
-    kvstore_registry.reset()
-    yield
-    manager.unregister(plugin)
-    kvstore_registry.reset()
+    with registered(SubtlePlugin(), "subtle-test-plugin"):
+        yield
 
 
 DIFFERENTIAL_ON = """

@@ -10,12 +10,11 @@ from typing import Any, ClassVar
 import pytest
 
 from kvstore import ConfigError, create_store
-from kvstore import registry as kvstore_registry
 from kvstore.backend import Backend, Driver, Filters, Key, KindSchema, Record
 from kvstore.errors import AlreadyExists, NotFound
 from kvstore.hookspecs import hookimpl
 from kvstore.records import matches
-from kvstore.testing import BackendFixtures, ContractTests
+from kvstore.testing import BackendFixtures, ContractTests, registered
 
 pytest_plugins = ["pytester"]
 
@@ -164,13 +163,8 @@ class TinyPlugin:
 @pytest.fixture(scope="module", autouse=True)
 def tiny_plugin() -> Iterator[None]:
     """Register the tiny backends for this module's tests, and forget them after."""
-    plugin = TinyPlugin()
-    manager = kvstore_registry.plugin_manager()
-    manager.register(plugin, name="tiny-test-plugin")
-    kvstore_registry.reset()
-    yield
-    manager.unregister(plugin)
-    kvstore_registry.reset()
+    with registered(TinyPlugin(), "tiny-test-plugin"):
+        yield
 
 
 class TestTinyBackendContract(ContractTests, BackendFixtures):

@@ -14,6 +14,7 @@ import pytest
 from kvstore import ConfigError, create_store, hookspecs, registry
 from kvstore.backend import Backend, LazyBackend
 from kvstore.hookspecs import hookimpl
+from kvstore.testing import registered
 
 HEAVY = ("boto3", "botocore", "psycopg", "sqlalchemy", "pluggy", "click", "alembic")
 """Packages ``import kvstore`` must not import (a Lambda cold start pays for what it uses)."""
@@ -83,12 +84,8 @@ class GhostPlugin:
 @pytest.fixture
 def ghost() -> Iterator[None]:
     """Register ``GhostPlugin`` for one test."""
-    plugin = GhostPlugin()
-    registry.plugin_manager().register(plugin)
-    registry.reset()
-    yield
-    registry.plugin_manager().unregister(plugin)
-    registry.reset()
+    with registered(GhostPlugin()):
+        yield
 
 
 @pytest.mark.usefixtures("ghost")
@@ -99,6 +96,14 @@ def test_a_backend_whose_driver_is_missing_is_a_config_error_naming_the_extra() 
     assert "kvstore[ghost]" in str(info.value)
     assert "kvstore_ghost_driver_not_installed" in str(info.value)
     assert isinstance(info.value.__cause__, ModuleNotFoundError)
+
+
+def test_registered_plugins_backends_are_seen_inside_the_block_only() -> None:
+    assert "ghost" not in registry.backends()
+    with registered(GhostPlugin(), "ghost-plugin"):
+        assert "ghost" in registry.backends()
+        assert registry.get_backend("ghost").name == "ghost"
+    assert "ghost" not in registry.backends()
 
 
 def test_reset_makes_a_newly_registered_plugin_visible() -> None:

@@ -20,6 +20,7 @@ from kvstore.testing.fixtures import (
     BackendFixtures,
     StoreFactory,
     StoreFixtures,
+    registered,
     unique_kind,
 )
 from kvstore.testing.suite import ContractTests
@@ -30,5 +31,6 @@ __all__ = [
     "ContractTests",
     "StoreFactory",
     "StoreFixtures",
+    "registered",
     "unique_kind",
 ]

@@ -14,14 +14,22 @@ tests needing it are skipped saying why.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import pytest
 
 from kvstore import Store, create_store
 
-__all__ = ["CAPABILITIES", "BackendFixtures", "StoreFactory", "StoreFixtures", "unique_kind"]
+__all__ = [
+    "CAPABILITIES",
+    "BackendFixtures",
+    "StoreFactory",
+    "StoreFixtures",
+    "registered",
+    "unique_kind",
+]
 
 StoreFactory = Callable[..., Store]
 """``make_store(*, kind=None, ensure=True, id_field=..., key_type=..., validate=...) -> Store``:
@@ -37,6 +45,22 @@ CAPABILITIES = {
 def unique_kind(prefix: str = "k") -> str:
     """A kind name no other test uses."""
     return f"{prefix}{uuid.uuid4().hex[:16]}"
+
+
+@contextmanager
+def registered(plugin: object, name: str | None = None) -> Iterator[None]:
+    """``plugin`` (a module or object with ``@hookimpl`` functions) registered for the block, as
+    an installed plugin would be; its backends are seen inside and forgotten after."""
+    from kvstore import registry
+
+    manager = registry.plugin_manager()
+    manager.register(plugin, name=name)
+    registry.reset()
+    try:
+        yield
+    finally:
+        manager.unregister(plugin)
+        registry.reset()
 
 
 class StoreFixtures:
