@@ -1,167 +1,262 @@
 """What a backend plugin provides: a ``Backend`` that opens a ``Driver`` for each kind.
 
-Core (``kvstore.store.RecordStore``) checks and normalises every argument, runs the ``validate``
-hook and shapes every result, so a driver only ever sees canonical values (see ``kvstore.values``)
-and only implements storage. Whatever rule the contract states about arguments lives in core, once.
+Core (``kvstore.store.RecordStore``) checks every argument, owns every rule of the contract and
+shapes every result; a driver translates core's reads (``kvstore.plan.Plan``) and writes
+(``kvstore.writes``) into its server's terms and reports facts: the records it found, the record
+a refused write found, a count. ``Driver``'s docstring is the whole of what a backend must do.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
+
+from kvstore.errors import ConfigError, InvalidArgument, StoreError
+from kvstore.plan import Plan
+from kvstore.schema import Index, Key, KindSchema
+from kvstore.writes import Conflict, Write
 
 __all__ = [
     "Backend",
+    "BatchWriter",
+    "Conflict",
     "Driver",
-    "Filters",
+    "Index",
     "Key",
     "KindSchema",
     "LazyBackend",
+    "Plan",
     "Record",
+    "UnknownOption",
+    "missing_table",
+    "shared",
     "write_behind",
 ]
 
-B = TypeVar("B")
+T = TypeVar("T")
 
 Record = dict[str, Any]
 """A record as stored and returned: field name to (canonical) value."""
-Filters = dict[str, Any]
-"""Field name to the value it must equal; ``None`` means "field absent"."""
-Key = tuple[Any, ...]
-"""A record's key: the values of its id fields, in order."""
 
 
-class KindSchema(NamedTuple):
-    """A kind's name and key: its id fields (partition, then optional sort) and their types."""
+class BatchWriter(Protocol):
+    """Where ``put_many``'s chunks go (``Driver.batch_writer``): ``encode`` a slice of at most
+    ``Driver.batch_size`` records without I/O, ``write`` one chunk's encoded slices in order;
+    ``stored`` says how many of the chunks written so far are known to be stored (the first ones:
+    a writer that writes behind the caller counts a chunk once the server acknowledged it)."""
 
-    kind: str
-    id_fields: tuple[str, ...]
-    key_types: tuple[type, ...]
+    stored: int
 
-    def key_of(self, record: Mapping[str, Any]) -> Key:
-        """The key of a canonical record (its id fields' values, in order)."""
-        return tuple(record[field] for field in self.id_fields)
+    def encode(self, records: Sequence[Record]) -> Any:
+        """The slice as the writer sends it; ``InvalidArgument`` for a value the table cannot
+        hold (core encodes a whole chunk before any of it is written)."""
+        ...
 
-    def key_filters(self, filters: Mapping[str, Any]) -> Key | None:
-        """The whole key named by ``filters``, or ``None`` when they do not name every id field."""
-        if all(filters.get(field) is not None for field in self.id_fields):
-            return tuple(filters[field] for field in self.id_fields)
-        return None
+    def write(self, batches: list[Any]) -> None:
+        """Store one chunk's encoded slices, in order."""
+        ...
 
 
 class Driver(ABC):
-    """Storage of one kind on one backend, fed only canonical, validated input by core.
+    """Storage of one kind on one backend. Core hands it checked, canonical input only; it
+    translates and reports facts; every rule, message and result shape is core's.
 
-    Every method raises ``ConfigError`` when the kind's table does not exist (``ensure`` aside),
-    and maps its driver's exceptions to ``kvstore.errors``.
+    **Values.** Records in and out are canonical (``kvstore.values``): ``str``, ``bool``, ``int``
+    (signed 64-bit), ``float``, ``list``, ``dict``, ``None`` only nested. A record read back holds
+    every field stored, key fields included, and no top-level ``None``; numbers read from text go
+    through ``kvstore.values.number_from_text``. Tables written by other tools may hold more
+    (DynamoDB sets, binary): read them as the contract says, never fail on them.
+
+    **Reads** (``read``, ``count``, ``delete``) take a ``Plan`` (see ``kvstore.plan``): translate
+    its access exactly (the keys, the partitions with the ``sort`` condition, the index), apply
+    its ``filters`` as far as the server can (core re-checks every record ``read`` yields, but
+    ``count`` and ``delete`` must be exact: use ``plan.accepts`` for what the server cannot), and
+    keep the plan's order, ``start`` and ``limit`` (see ``Plan``); a resumable scan (``stable``)
+    reads one segment in a stable order after a key (see ``Plan``, "Segments", and
+    ``scan_segments``). Reads are strongly consistent, except reads of a secondary index on a
+    server whose indexes lag (DynamoDB). A read yields lazily, a page of rows at a time: core
+    may stop early, and ``iter_all`` must stream a kind of any size in bounded memory.
+
+    **Writes** (``write``, ``transact``) are atomic: the check of the op's ``Guard`` on the key's
+    live record and the write are one step on the server (one request or statement where it
+    can). When the guard does not hold, nothing is written and the driver raises
+    ``Conflict(current)`` with the record it found (``None``: none), read in the same step when
+    the server can say (DynamoDB's ``ReturnValuesOnConditionCheckFailure``, a PostgreSQL
+    statement's own snapshot), else right after. An ``Update`` also conflicts when one of its
+    increments is not valid on the stored value (``kvstore.writes.add_numbers``), and never
+    stores a record that ``kvstore.values.check_item_size`` refuses (its ``InvalidArgument``
+    reaches core, and the stored record is left as it was). In-process drivers call
+    ``kvstore.writes.apply`` under their lock and get all of that for free.
+
+    **Errors.** A kind whose table does not exist raises ``missing_table(...)``'s ``ConfigError``
+    from every method but ``ensure``. The driver library's exceptions never escape: map them in
+    the backend's ``errors.py`` (``BackendUnavailable`` for an unreachable server, a timeout or
+    throttling after retries; ``ConfigError`` for refused credentials; ``StoreError`` with the
+    original as ``__cause__`` for the rest), and no message carries a password or a secret key.
+
+    **Sharing.** Creating a driver does no I/O. Connections and clients are made at first use and
+    shared by every driver of the process with the same configuration (``shared``); a driver is
+    used from several threads at once.
     """
 
-    #: At most how many records (values) core hands to ``put_many`` (``remove_in``) at once; core
-    #: validates ``kvstore.store.CHUNK_SIZE`` of them first, the same on every backend.
     batch_size: int = 500
+    """At most how many records ``put_many`` gets at once (core splits each checked chunk)."""
+
+    scan_segments: int = 1
+    """Into how many segments this driver can split a scan (``Plan.resumable``; ``kvstore copy
+    --segments``): 1 when it cannot, and core then reads a kind as one segment."""
 
     def __init__(self, schema: KindSchema) -> None:
         self.schema = schema
 
+    @property
+    def transaction_scope(self) -> Hashable:
+        """What drivers must share to take part in one transaction (their backend and
+        configuration); ``None``: this driver cannot take part in one."""
+        return None
+
     @abstractmethod
     def ensure(self) -> None:
-        """Create the kind's table in the default layout when it is missing (idempotent)."""
+        """Create the kind's table, and its declared indexes, when missing (idempotent, safe when
+        processes race); on a server that expires records itself, turn that on for the
+        schema's ``ttl_field``."""
 
     @abstractmethod
-    def select(self, filters: Filters, limit: int | None = None) -> Iterator[Record]:
-        """Yield the records matching ``filters`` (at most ``limit``), in any order, page by page."""
+    def read(self, plan: Plan) -> Iterator[Record]:
+        """Yield the records ``plan`` selects (a superset of its ``filters``' matches is fine),
+        lazily, in its order when it is ordered."""
 
-    def get(self, key: Key) -> Record | None:
-        """The record whose key is ``key``, if any: ``find`` by whole key, the commonest call, which
-        a driver may serve faster than ``select`` can. By default: ``select`` of the key."""
-        return next(self.select(dict(zip(self.schema.id_fields, key, strict=True)), limit=1), None)
-
-    @abstractmethod
-    def count(self, filters: Filters) -> int:
-        """The number of records matching ``filters``."""
+    def count(self, plan: Plan) -> int:
+        """How many records ``plan`` selects, exactly. By default: ``read`` and ``accepts``."""
+        return sum(1 for record in self.read(plan) if plan.accepts(record))
 
     @abstractmethod
-    def find_in(self, field: str, values: Sequence[Any]) -> Iterator[Record]:
-        """Yield each record whose ``field`` equals one of ``values`` once, in any order."""
+    def delete(self, plan: Plan) -> int:
+        """Delete every record ``plan`` selects (exactly, as ``count``); return how many."""
 
     @abstractmethod
-    def put(self, record: Record) -> None:
-        """Store ``record``, replacing any record with its key."""
+    def write(self, op: Write) -> Record | None:
+        """Apply ``op`` when its guard holds, atomically; ``Conflict`` otherwise (see above).
 
-    @abstractmethod
-    def create(self, record: Record) -> None:
-        """Store ``record`` unless its key is taken (then raise ``AlreadyExists``), atomically."""
-
-    @abstractmethod
-    def update(
-        self, key: Key, sets: Record, removes: Sequence[str], check: Callable[[Record], None]
-    ) -> Record:
-        """Merge into the record at ``key`` and return it whole; ``NotFound`` when there is none.
-
-        ``check`` is called with the merged record before it is committed; when it raises, nothing
-        changes and its error reaches the caller.
+        Returns the record stored after an ``Update`` (what the server holds once it is merged),
+        ``None`` for the other ops.
         """
-
-    @abstractmethod
-    def remove(self, filters: Filters) -> int:
-        """Delete every record matching (non-empty) ``filters``; return how many."""
-
-    @abstractmethod
-    def remove_in(self, field: str, values: Sequence[Any]) -> int:
-        """Delete every record whose ``field`` equals one of ``values``; return how many."""
-
-    @abstractmethod
-    def truncate(self) -> int:
-        """Delete every record; return how many."""
 
     @abstractmethod
     def put_many(self, records: Sequence[Record]) -> None:
-        """Store ``records`` (distinct keys, at most ``batch_size``) in as few round trips as can be."""
+        """Store ``records`` whole, unguarded (distinct keys, at most ``batch_size``), in as few
+        round trips as the server allows; not atomic as a whole."""
 
-    def encode_many(self, records: Sequence[Record]) -> Any:
-        """The part of ``put_many(records)`` that needs no I/O (checks, encoding), as a batch for
-        ``write_many``.
+    def batch_writer(self, many: bool) -> AbstractContextManager[BatchWriter]:
+        """Where ``put_many``'s chunks go; ``many``: more than one chunk is coming.
 
-        Core calls it in the caller's thread for every slice of a chunk before writing any of them,
-        so a value it refuses (``InvalidArgument``) stops the chunk before anything of it is
-        written, and a ``writer`` can write one chunk while core encodes the next. By default: the
-        records themselves.
+        A network backend may write one chunk while core checks the next (``write_behind``, a
+        database pipeline) as long as the outcome is the plain loop's: chunks stored in order, a
+        chunk's error raised before one found in a later chunk, and the block's exit returning
+        once every chunk is stored. By default: ``put_many`` of each slice, in the caller's thread.
         """
-        return records
+        return nullcontext(_DirectWriter(self))
 
-    def write_many(self, batch: Any) -> None:
-        """Store a batch that ``encode_many`` made (by default: ``put_many`` of it)."""
-        self.put_many(batch)
+    def transact(self, ops: Sequence[tuple[Driver, Write]]) -> None:
+        """Apply ``ops`` (each with the driver of its kind; all drivers share this one's
+        ``transaction_scope``) all together or not at all.
 
-    def write_chunk(self, batches: list[Any]) -> None:
-        """Store one chunk's batches (``encode_many``'s), in order."""
-        for batch in batches:
-            self.write_many(batch)
-
-    def writer(self, many: bool) -> AbstractContextManager[Callable[[list[Any]], None]]:
-        """Where ``put_many`` sends each chunk's batches, in order: by default ``write_chunk``.
-
-        ``many`` says whether more than one chunk is coming. A network backend may then write one
-        chunk while core prepares the next (``write_behind``, or a database pipeline), as long as
-        what ends up stored, and which error is raised, is what the plain loop would give: chunks
-        are stored in order; a failed write's error comes before any later chunk's; the block's
-        exit returns once every chunk is stored.
+        When an op's guard does not hold, raise ``Conflict(current, index=i)`` for the first such
+        op (its position in ``ops``); nothing is written.
         """
-        return nullcontext(self.write_chunk)
+        raise StoreError(f"the backend of kind {self.schema.kind!r} has no transactions")
 
     @abstractmethod
     def native(self) -> Any:
         """The backend's own handles for this kind (see CONTRACT.md, "Escape hatches")."""
 
 
-class Backend(Protocol):
-    """A storage backend as a plugin registers it.
+class UnknownOption(TypeError):
+    """A store option its backend does not take: ``unknown`` among those given, ``takes`` the
+    backend's options."""
 
-    ``open`` imports the driver library, checks ``options`` (``TypeError`` for one it does not
-    know) and returns a ``Driver`` without doing any I/O.
+    def __init__(self, backend: str, given: Sequence[str], takes: Sequence[str]) -> None:
+        self.backend = backend
+        self.unknown = [name for name in given if name not in takes] or list(given)
+        self.takes = tuple(takes)
+        super().__init__(
+            f"the {backend} backend takes no option {', '.join(map(repr, self.unknown))} "
+            f"(its options: {', '.join(self.takes) or 'none'})"
+        )
+
+
+class _DirectWriter:
+    """The default ``BatchWriter``: records as they are, written by ``Driver.put_many``."""
+
+    def __init__(self, driver: Driver) -> None:
+        self._driver = driver
+        self.stored = 0
+
+    def encode(self, records: Sequence[Record]) -> Sequence[Record]:
+        return records
+
+    def write(self, batches: list[Any]) -> None:
+        for batch in batches:
+            self._driver.put_many(batch)
+        self.stored += 1
+
+
+def missing_table(kind: str, where: str, how: str | None = None) -> ConfigError:
+    """The ``ConfigError`` of an operation on a kind whose table does not exist.
+
+    ``where`` names the place looked in (``"schema 'public' of the database at ..."``), ``how`` the
+    backend's way to create it in production, if it has one (``"run the alembic migrations"``).
     """
+    ensure = f"call store.ensure() (`kvstore ensure {kind}`)"
+    if how is None:
+        return ConfigError(f"kind {kind!r} has no table in {where}: {ensure}")
+    return ConfigError(f"kind {kind!r} has no table in {where}: {how}, or {ensure} in tests")
+
+
+class _Shared:
+    """The process's shared objects by (namespace, configuration); forgotten in a forked child."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.objects: dict[tuple[str, Hashable], Any] = {}
+        self.pid = os.getpid()
+
+
+_shared = _Shared()
+
+
+def shared(namespace: str, key: Hashable, make: Callable[[], T]) -> T:
+    """The object the process keeps under ``(namespace, key)``, made by ``make()`` at first use.
+
+    One per configuration for the whole process (a connection pool, a client, a table's layout),
+    as an AWS Lambda container expects; a forked child starts with none of its parent's.
+    """
+    objects = _shared.objects
+    found = objects.get((namespace, key))
+    if found is not None and _shared.pid == os.getpid():
+        return found  # type: ignore[no-any-return]
+    with _shared.lock:
+        if _shared.pid != os.getpid():
+            objects.clear()
+            _shared.pid = os.getpid()
+        found = objects.get((namespace, key))
+        if found is None:
+            found = objects[(namespace, key)] = make()
+        return found
+
+
+def forget(namespace: str, key: Hashable) -> None:
+    """Drop the shared object under ``(namespace, key)`` (it went stale: a table changed)."""
+    with _shared.lock:
+        _shared.objects.pop((namespace, key), None)
+
+
+class Backend(Protocol):
+    """A storage backend as a plugin registers it (``kvstore.hookspecs``)."""
 
     name: str
     """The name ``STORE_BACKEND`` and ``create_store(backend=...)`` use."""
@@ -169,39 +264,102 @@ class Backend(Protocol):
     """The pip extra that installs the backend's driver (``kvstore[extra]``), if any."""
 
     def open(self, schema: KindSchema, options: Mapping[str, Any]) -> Driver:
-        """Return the driver for ``schema``'s kind."""
+        """The driver of ``schema``'s kind, without I/O. ``TypeError`` for an unknown option,
+        ``ModuleNotFoundError`` when the driver's library is not installed."""
+        ...
+
+    def describe(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The settings a store with ``options`` would use (what ``kvstore backends`` shows),
+        secrets masked; no I/O."""
+        ...
+
+    def migrate(self, kinds: Sequence[Driver], options: Mapping[str, Any]) -> str:
+        """What ``kvstore migrate`` does on this backend (create the kinds' tables, or run the
+        backend's own migrations); returns a one-line summary."""
         ...
 
 
 class LazyBackend:
-    """A ``Backend`` whose driver module is imported only when a store is first opened.
+    """A ``Backend`` whose modules are imported only when they are needed (plugins are loaded at
+    start-up, drivers when a store is first opened).
 
-    ``target`` is ``"package.module:function"``; the function takes ``(schema, options)`` and
-    returns a ``Driver``. This keeps plugin modules (loaded at start-up) free of driver imports.
+    Each target is ``"package.module:function"``:
+
+    - ``driver``: ``open_driver(schema, **options) -> Driver``; options are its keyword-only
+      parameters, so Python itself refuses an unknown one;
+    - ``settings``: ``describe(**options) -> dict`` for ``kvstore backends`` (default: none);
+    - ``migrate``: ``migrate(drivers, **options) -> str`` for ``kvstore migrate`` (default:
+      ``ensure`` each kind).
     """
 
-    def __init__(self, name: str, target: str, extra: str | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        driver: str,
+        *,
+        extra: str | None = None,
+        settings: str | None = None,
+        migrate: str | None = None,
+    ) -> None:
         self.name = name
-        self.target = target
         self.extra = extra
+        self.driver = driver
+        self.settings = settings
+        self.migrations = migrate
 
     def __repr__(self) -> str:
-        return f"LazyBackend({self.name!r}, {self.target!r})"
+        return f"LazyBackend({self.name!r}, {self.driver!r})"
 
     def open(self, schema: KindSchema, options: Mapping[str, Any]) -> Driver:
-        """Import the target and let it open the driver."""
-        import importlib
+        """Import the driver module and open the kind's driver (``UnknownOption`` for an option
+        the opener does not take)."""
+        opener: Callable[..., Driver] = _target(self.driver)
+        try:
+            return opener(schema, **options)
+        except TypeError as exc:
+            if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:
+                # Raised in this frame: Python refused the arguments before the opener ran.
+                raise UnknownOption(self.name, sorted(options), self.options()) from None
+            raise
 
-        module, _, function = self.target.partition(":")
-        opener: Callable[[KindSchema, Mapping[str, Any]], Driver]
-        opener = getattr(importlib.import_module(module), function)
-        return opener(schema, options)
+    def options(self) -> tuple[str, ...]:
+        """The options ``open`` takes (the driver opener's keyword-only parameters)."""
+        code = _target(self.driver).__code__
+        start = code.co_argcount
+        return tuple(code.co_varnames[start : start + code.co_kwonlyargcount])
+
+    def describe(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The backend's settings for ``options`` (secrets masked), or ``{}``."""
+        if self.settings is None:
+            return {}
+        describe: Callable[..., dict[str, Any]] = _target(self.settings)
+        return describe(**options)
+
+    def migrate(self, kinds: Sequence[Driver], options: Mapping[str, Any]) -> str:
+        """Run the backend's migrations, or ``ensure`` each kind."""
+        if self.migrations is not None:
+            run: Callable[..., str] = _target(self.migrations)
+            return run(kinds, **options)
+        if not kinds:
+            raise InvalidArgument(
+                f"the {self.name} backend has no migrations: name the kinds to ensure"
+            )
+        for driver in kinds:
+            driver.ensure()
+        return f"{self.name}: ensured {', '.join(d.schema.kind for d in kinds) or 'no kind'}"
+
+
+def _target(target: str) -> Any:
+    import importlib
+
+    module, _, function = target.partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 @contextmanager
-def write_behind(write: Callable[[B], None]) -> Iterator[Callable[[B], None]]:
-    """A ``Driver.writer`` for a driver whose writes wait on the network: each ``write(batch)`` runs
-    in one helper thread while the caller's thread prepares the next batch.
+def write_behind(write: Callable[[T], None]) -> Iterator[Callable[[T], None]]:
+    """For a ``batch_writer`` whose writes wait on the network: each ``write(batch)`` runs in one
+    helper thread while the caller's thread prepares the next batch.
 
     Writes happen in order, one at a time. Handing over a batch first waits for the write before
     it (raising its error); the block's exit waits for the last one. When the block raises, the
@@ -213,7 +371,7 @@ def write_behind(write: Callable[[B], None]) -> Iterator[Callable[[B], None]]:
     in_flight: list[Future[None]] = []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kvstore-write") as executor:
 
-        def submit(batch: B) -> None:
+        def submit(batch: T) -> None:
             if in_flight:
                 in_flight.pop().result()
             in_flight.append(executor.submit(write, batch))

@@ -8,6 +8,7 @@ The tree::
     ├── AlreadyExists               (ALREADY_EXISTS)
     ├── InvalidArgument             (INVALID_ARGUMENT, also ValueError)
     ├── OperationRejected           (OPERATION_REJECTED)
+    ├── ConditionFailed             (CONDITION_FAILED)
     ├── ConfigError                 (CONFIG_ERROR)
     └── BackendUnavailable          (BACKEND_UNAVAILABLE, also ConnectionError)
 
@@ -17,11 +18,12 @@ name becomes a plain ``StoreError`` whose ``__cause__`` is the original.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 __all__ = [
     "AlreadyExists",
     "BackendUnavailable",
+    "ConditionFailed",
     "ConfigError",
     "InvalidArgument",
     "MultipleFound",
@@ -35,6 +37,12 @@ class StoreError(Exception):
     """Base of every error kvstore raises; ``code`` names the case for logs and API responses."""
 
     code: ClassVar[str] = "STORE_ERROR"
+
+    index: int | None = None
+    """In a failed ``transaction()``: the position of the operation that failed (from 0)."""
+    written: int | None = None
+    """From an interrupted ``put_many``: how many records (distinct keys) were confirmed stored
+    before the error, the first ones given; the others may or may not be stored."""
 
     def __init__(self, message: str = "") -> None:
         super().__init__(message)
@@ -57,17 +65,9 @@ class MultipleFound(StoreError, LookupError):
 
 
 class AlreadyExists(StoreError):
-    """``create`` (or ``find_or_create``) hit a key that is already taken.
-
-    ``existing`` is the record holding the key when the backend learnt it for free (a DynamoDB
-    conditional write returns it), else ``None``.
-    """
+    """``create`` (or ``find_or_create``) hit a key that is already taken."""
 
     code = "ALREADY_EXISTS"
-
-    def __init__(self, message: str = "", existing: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.existing = existing
 
 
 class InvalidArgument(StoreError, ValueError):
@@ -77,9 +77,17 @@ class InvalidArgument(StoreError, ValueError):
 
 
 class OperationRejected(StoreError):
-    """A destructive call made without saying so (``truncate`` without ``force=True``)."""
+    """A call the store refuses as asked: ``truncate`` without ``force=True``, a scan on a store
+    opened with ``scan=False``, a page of a read that no key or index serves."""
 
     code = "OPERATION_REJECTED"
+
+
+class ConditionFailed(StoreError):
+    """A write's ``expect`` (or its version check) did not hold on the stored record; nothing
+    was changed."""
+
+    code = "CONDITION_FAILED"
 
 
 class ConfigError(StoreError):

@@ -199,7 +199,7 @@ def _named_backend(name: str) -> Backend | None:
 
     ``None`` when that plugin does not register it (or is blocked, or there is none), and once
     every plugin is loaded: ``backends()`` then answers, by the same precedence. This is the cold
-    start's path: a Lambda that opens an aurora store imports the aurora plugin and no other.
+    start's path: a Lambda that opens a store imports that backend's plugin and no other.
     """
     with _lock:
         backend = _named.get(name)

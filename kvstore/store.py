@@ -1,116 +1,70 @@
-"""The ``Store`` API and its one implementation, which enforces the contract over any ``Driver``.
+"""``RecordStore``: the one implementation of the ``Store`` API (``kvstore.api``) over any ``Driver``.
 
-``RecordStore`` does everything CONTRACT.md asks of every backend alike: it checks and normalises
-arguments before any I/O, runs the ``validate`` hook on the way in and out, sorts results, chunks
-batch calls and builds ``find``/``find_or_create`` from the driver's primitives. Backends only store.
+``RecordStore`` does everything CONTRACT.md asks of every backend alike: it checks arguments before
+any I/O, runs the ``validate`` hook on the way in and out, plans reads (``kvstore.plan``), builds
+guarded writes (``kvstore.writes``) and explains the ones the driver refuses, sorts results, pages
+and chunks. Drivers only translate and store.
 """
 
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Protocol, runtime_checkable
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
-from kvstore.backend import Driver, Key, KindSchema, Record
+from kvstore import operations
+from kvstore.backend import Driver
+from kvstore.conditions import Condition, Eq, Le, NotExpired
 from kvstore.errors import (
-    AlreadyExists,
-    ConfigError,
     InvalidArgument,
     MultipleFound,
     NotFound,
     OperationRejected,
+    StoreError,
 )
+from kvstore.plan import Conditions, Plan, plan_in, plan_read
 from kvstore.records import (
     chunked,
-    matches,
+    chunked_by_size,
     prepare_changes,
     prepare_filters,
+    prepare_in,
     prepare_record,
-    prepare_values,
+    prepare_sized,
     sort_key,
 )
-from kvstore.values import check_field_name, check_item_size, check_kind
+from kvstore.schema import Key, KindSchema
+from kvstore.values import check_field_name, same_value
+from kvstore.writes import (
+    Check,
+    Conflict,
+    Delete,
+    Put,
+    Update,
+    Write,
+    failure,
+    is_live,
+    matches_all,
+)
 
-__all__ = ["CHUNK_SIZE", "RecordStore", "Store", "Validator", "create_store"]
+if TYPE_CHECKING:
+    from kvstore.pages import Page
 
+__all__ = [
+    "CHUNK_BYTES",
+    "CHUNK_SIZE",
+    "NO_FILTERS",
+    "Record",
+    "RecordStore",
+    "Validator",
+    "iterable_argument",
+]
+
+Record = dict[str, Any]
 Validator = Callable[[Record], Record]
 """A ``validate`` hook: takes a record and returns the record to use, or raises."""
-
-
-@runtime_checkable
-class Store(Protocol):
-    """A kind's records on one backend: what ``create_store`` returns (see CONTRACT.md)."""
-
-    @property
-    def kind(self) -> str:
-        """The kind (table) name."""
-        ...
-
-    @property
-    def id_fields(self) -> tuple[str, ...]:
-        """The key fields: partition key, then the optional sort key."""
-        ...
-
-    def ensure(self) -> None:
-        """Create the kind's table in the default layout when it is missing."""
-        ...
-
-    def find(self, filters: Mapping[str, Any]) -> Record:
-        """The one record matching ``filters``; ``NotFound`` or ``MultipleFound`` otherwise."""
-        ...
-
-    def find_all(self, filters: Mapping[str, Any] | None = None) -> list[Record]:
-        """Every record matching ``filters``, sorted by key."""
-        ...
-
-    def find_in(self, field: str, values: Iterable[Any]) -> list[Record]:
-        """Records whose ``field`` equals one of ``values``, each once, sorted by key."""
-        ...
-
-    def count(self, filters: Mapping[str, Any] | None = None) -> int:
-        """The number of records matching ``filters``."""
-        ...
-
-    def put(self, record: Mapping[str, Any]) -> Record:
-        """Store ``record`` whole, replacing any record with its key; return what is stored."""
-        ...
-
-    def create(self, record: Mapping[str, Any]) -> Record:
-        """Store ``record`` unless its key is taken (``AlreadyExists``)."""
-        ...
-
-    def update(self, changes: Mapping[str, Any]) -> Record:
-        """Merge ``changes`` (``None`` removes a field) into the record with their key."""
-        ...
-
-    def find_or_create(self, filters: Mapping[str, Any], record: Mapping[str, Any]) -> Record:
-        """The record matching ``filters``, or ``record`` once created; race-safe."""
-        ...
-
-    def remove(self, filters: Mapping[str, Any]) -> int:
-        """Delete every record matching (non-empty) ``filters``; return how many."""
-        ...
-
-    def truncate(self, force: bool = False) -> int:
-        """Delete every record (only with ``force=True``); return how many."""
-        ...
-
-    def iter_all(self, filters: Mapping[str, Any] | None = None) -> Iterator[Record]:
-        """Stream the matching records page by page, in unspecified order."""
-        ...
-
-    def put_many(self, records: Iterable[Mapping[str, Any]]) -> int:
-        """``put`` each record, in batches; return the number of distinct keys written."""
-        ...
-
-    def remove_in(self, field: str, values: Iterable[Any]) -> int:
-        """Delete records whose ``field`` equals one of ``values``; return how many."""
-        ...
-
-    def native(self) -> Any:
-        """The backend's own handles (not portable)."""
-        ...
-
 
 CHUNK_SIZE = 500
 """Records (``put_many``) or values (``remove_in``) checked together before any of them is written.
@@ -119,22 +73,54 @@ It is the same on every backend, so an invalid item fails the same way everywher
 chunk is written, earlier chunks stay. Each chunk then goes to the driver in slices of at most its
 ``batch_size``.
 """
+CHUNK_BYTES = 8 << 20
+"""A chunk also ends once its records (or values) reach this many bytes by the item-size rules, so
+a call's memory is bounded by bytes too: 500 records of 300 KB would be 150 MB a chunk."""
+_END: Any = object()
+
+NO_FILTERS: Mapping[str, Any] = MappingProxyType({})
+"""The default filters of ``find_all``, ``count`` and ``iter_all``: match every record. (An
+explicit ``None`` is not filters: ``InvalidArgument``, as for every call that takes them.)"""
+MAX_ATTEMPTS = 3
+"""A guarded write whose refusal the stored record does not explain (a racing writer changed it
+in between) is tried again, up to this many times in all."""
 
 
-def _iterable(value: object, what: str) -> Iterable[Any]:
+def iterable_argument(value: object, what: str) -> Iterable[Any]:
+    """``value`` when it is an iterable of items (not a string, bytes or a dict); else
+    ``InvalidArgument`` naming the argument ``what``."""
     if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
         raise InvalidArgument(f"{what} must be a list, tuple or other iterable")
     return value
 
 
+def _own_earlier_attempt(conflict: Conflict, op: Write) -> bool:
+    """Whether a refused put or create was refused by its own earlier attempt: the request had
+    been sent before (its answer lost) and the key holds exactly the record being written."""
+    return (
+        conflict.retried
+        and isinstance(op, Put)
+        and conflict.current is not None
+        and same_value(conflict.current, op.record)
+    )
+
+
 class RecordStore:
     """The ``Store`` of one kind on one backend: the contract's rules over a backend ``Driver``."""
 
-    def __init__(self, driver: Driver, backend: str, validate: Validator | None = None) -> None:
+    def __init__(
+        self,
+        driver: Driver,
+        backend: str,
+        validate: Validator | None = None,
+        *,
+        scan: bool = True,
+    ) -> None:
         self._driver = driver
-        self._schema = driver.schema
+        self._schema: KindSchema = driver.schema
         self._backend = backend
         self._validate = validate
+        self._scan = scan
         self._sort_key = sort_key(driver.schema)
 
     def __repr__(self) -> str:
@@ -151,9 +137,19 @@ class RecordStore:
         return self._schema.id_fields
 
     @property
+    def schema(self) -> KindSchema:
+        """The kind's declaration (key, indexes, version and expiry fields)."""
+        return self._schema
+
+    @property
     def backend(self) -> str:
         """The name of the backend holding this kind."""
         return self._backend
+
+    @property
+    def driver(self) -> Driver:
+        """The backend's driver of this kind (for transactions and migrations; not portable)."""
+        return self._driver
 
     # -- the validate hook and argument checks -------------------------------------------------
 
@@ -170,21 +166,45 @@ class RecordStore:
     def _record(self, raw: object, what: str = "record") -> Record:
         return prepare_record(self._incoming(raw, what), self._schema, what)
 
-    def _filters(self, raw: object) -> dict[str, Any]:
-        return {} if raw is None else prepare_filters(raw, self._schema)
+    def _filters(self, raw: object) -> dict[str, Condition]:
+        if raw is NO_FILTERS:
+            return {}
+        return prepare_filters(raw, self._schema)
+
+    def _now(self) -> float | None:
+        return time.time() if self._schema.ttl_field is not None else None
+
+    def _live(self) -> Conditions:
+        """Core's own conditions on every read: records not expired."""
+        ttl = self._schema.ttl_field
+        return () if ttl is None else ((ttl, NotExpired(time.time())),)
+
+    def _plan(self, filters: Mapping[str, Condition]) -> Plan:
+        plan = plan_read(self._schema, filters, self._live())
+        if plan.access == "scan" and not self._scan:
+            raise OperationRejected(
+                f"this {self.kind} store was opened with scan=False, and filters on "
+                f"{sorted(filters) or 'nothing'} need a scan (no key or index serves them)"
+            )
+        return plan
+
+    def _select(self, plan: Plan) -> Iterator[Record]:
+        """The records of ``plan``: what the driver reads, checked against the plan's filters."""
+        if plan.never:
+            return iter(())
+        records = self._driver.read(plan)
+        return filter(plan.accepts, records) if plan.filters else records
 
     # -- reads ----------------------------------------------------------------------------------
 
     def ensure(self) -> None:
-        """Create the kind's table in the default layout when it is missing."""
+        """Create the kind's table and indexes in the default layout when missing."""
         self._driver.ensure()
 
-    def _find(self, filters: dict[str, Any]) -> Record | None:
-        if len(filters) == len(self._schema.id_fields):
-            key = self._schema.key_filters(filters)
-            if key is not None:  # exactly the key: one record at most
-                return self._driver.get(key)
-        found = list(self._driver.select(filters, limit=2))
+    def _find(self, filters: Mapping[str, Condition]) -> Record | None:
+        plan = self._plan(filters)
+        plan.limit = 2
+        found = list(itertools.islice(self._select(plan), 2))
         if len(found) > 1:
             raise MultipleFound(f"more than one {self.kind} record matches {sorted(filters)}")
         return found[0] if found else None
@@ -197,71 +217,213 @@ class RecordStore:
             raise NotFound(f"no {self.kind} record matches {sorted(prepared)}")
         return self._out(record)
 
-    def find_all(self, filters: Mapping[str, Any] | None = None) -> list[Record]:
+    def find_all(self, filters: Mapping[str, Any] = NO_FILTERS) -> list[Record]:
         """Every record matching ``filters``, sorted by key."""
-        records = sorted(self._driver.select(self._filters(filters)), key=self._sort_key)
-        return [self._out(record) for record in records]
+        plan = self._plan(self._filters(filters))
+        records = sorted(self._select(plan), key=self._sort_key)
+        return [self._out(record) for record in records] if self._validate else records
+
+    def _in_plan(self, field: str, values: Iterable[Any]) -> Plan | None:
+        name, wanted = prepare_in(field, values, self._schema)
+        if not self._scan and not self._served_in(name):
+            raise OperationRejected(
+                f"this {self.kind} store was opened with scan=False, and {name!r} is neither "
+                "its partition key nor an index's partition field"
+            )
+        if not wanted.values and not wanted.absent:
+            return None
+        return plan_in(self._schema, name, wanted, self._live())
+
+    def _served_in(self, field: str) -> bool:
+        schema = self._schema
+        return field == schema.partition or any(i.partition == field for i in schema.indexes)
 
     def find_in(self, field: str, values: Iterable[Any]) -> list[Record]:
         """Records whose ``field`` equals one of ``values``, each once, sorted by key."""
-        name, distinct = prepare_values(field, values, self._schema)
-        if not distinct:
+        plan = self._in_plan(field, values)
+        if plan is None:
             return []
-        records = sorted(self._driver.find_in(name, distinct), key=self._sort_key)
-        return [self._out(record) for record in records]
+        records = sorted(self._select(plan), key=self._sort_key)
+        return [self._out(record) for record in records] if self._validate else records
 
-    def count(self, filters: Mapping[str, Any] | None = None) -> int:
+    def count(self, filters: Mapping[str, Any] = NO_FILTERS) -> int:
         """The number of records matching ``filters``."""
-        return self._driver.count(self._filters(filters))
+        plan = self._plan(self._filters(filters))
+        return 0 if plan.never else self._driver.count(plan)
 
-    def iter_all(self, filters: Mapping[str, Any] | None = None) -> Iterator[Record]:
+    def explain(self, filters: Mapping[str, Any]) -> str:
+        """How a read with ``filters`` is served: ``'key'``, ``'partition'``, ``'index:NAME'`` or
+        ``'scan'`` (decided from the filters and the declared key and indexes; no I/O)."""
+        return plan_read(self._schema, self._filters(filters)).explain()
+
+    def iter_all(self, filters: Mapping[str, Any] = NO_FILTERS) -> Iterator[Record]:
         """Stream the matching records page by page, in unspecified order.
 
         The filters are checked at the call, not at the first ``next()``.
         """
-        records = self._driver.select(self._filters(filters))
-        if self._validate is None:
-            return records
-        return map(self._validate, records)
+        records = self._select(self._plan(self._filters(filters)))
+        return map(self._validate, records) if self._validate is not None else records
+
+    def find_page(
+        self,
+        filters: Mapping[str, Any],
+        *,
+        limit: int,
+        cursor: str | None = None,
+        descending: bool = False,
+    ) -> Page:
+        """A page of at most ``limit`` records matching ``filters``, in the serving key's order
+        (``descending``: reversed), after the position ``cursor`` names; with the next page's
+        cursor, ``None`` when no further record matches."""
+        from kvstore.pages import Page, check_limit, decode_cursor, encode_cursor, query_digest
+
+        prepared = self._filters(filters)
+        check_limit(limit)
+        if type(descending) is not bool:
+            raise InvalidArgument(f"descending is True or False, not {descending!r:.40}")
+        plan = self._plan(prepared)
+        if plan.access == "scan":
+            raise OperationRejected(
+                f"find_page needs filters a key or an index serves (explain: 'scan' for "
+                f"{sorted(prepared) or 'no filters'}); stream a whole kind with iter_all"
+            )
+        digest = query_digest(self.kind, prepared, descending)
+        start = None if cursor is None else decode_cursor(cursor, digest, plan)
+        plan.ordered(limit + 1, descending, start)
+        records = list(itertools.islice(self._select(plan), limit + 1))
+        following = None
+        if len(records) > limit:
+            del records[limit:]
+            following = encode_cursor(digest, plan.position(records[-1]))
+        return Page([self._out(r) for r in records] if self._validate else records, following)
 
     # -- writes ---------------------------------------------------------------------------------
 
-    def put(self, record: Mapping[str, Any]) -> Record:
-        """Store ``record`` whole, replacing any record with its key; return what is stored."""
-        prepared = self._record(record)
-        self._driver.put(prepared)
-        return self._out(prepared)
+    def _write(self, op: Write) -> Record | None:
+        """``op`` through the driver; a refusal becomes the error that explains it."""
+        for _attempt in range(MAX_ATTEMPTS):
+            try:
+                return self._driver.write(op)
+            except Conflict as conflict:
+                error = failure(self._schema, op, conflict.current)
+                if error is None:
+                    continue  # the record changed since the refusal: try again
+                if _own_earlier_attempt(conflict, op):
+                    return None  # our own earlier attempt went through before its answer was lost
+                raise error from None
+        raise StoreError(
+            f"the write to {self.kind} key {self._key(op)!r} kept being refused by a record "
+            "that changed each time it was read; try again"
+        )
+
+    def _key(self, op: Write) -> Key:
+        return op.key(self._schema) if isinstance(op, Put) else op.key
+
+    def _expect(self, expect: Mapping[str, Any] | None) -> Conditions:
+        return () if expect is None else tuple(self._filters(expect).items())
+
+    def put_op(self, record: Mapping[str, Any], expect: Mapping[str, Any] | None = None) -> Put:
+        """``put``'s write: the checked record, the new version, the guard of ``expect``."""
+        return operations.put_op(
+            self._schema, self._record(record), self._expect(expect), self._now()
+        )
+
+    def put(self, record: Mapping[str, Any], *, expect: Mapping[str, Any] | None = None) -> Record:
+        """Store ``record`` whole, replacing any record with its key; return what is stored.
+
+        With ``expect`` (filters), only when the stored record (or, for a new key, an empty
+        record) matches them; ``ConditionFailed`` otherwise, and nothing changes.
+        """
+        op = self.put_op(record, expect)
+        self._write(op)
+        return self._out(op.record)
+
+    def create_op(self, record: Mapping[str, Any]) -> Put:
+        """``create``'s write: the checked record (version 1), only on a key with no live record."""
+        return operations.create_op(self._schema, self._record(record), self._now())
 
     def create(self, record: Mapping[str, Any]) -> Record:
         """Store ``record`` unless its key is taken (``AlreadyExists``)."""
-        prepared = self._record(record)
-        self._driver.create(prepared)
-        return self._out(prepared)
+        op = self.create_op(record)
+        self._write(op)
+        return self._out(op.record)
 
-    def update(self, changes: Mapping[str, Any]) -> Record:
-        """Merge ``changes`` (``None`` removes a field) into the record with their key."""
-        key, sets, removes = prepare_changes(self._incoming(changes, "changes"), self._schema)
-        return self._out(self._driver.update(key, sets, removes, check_item_size))
+    def update_op(
+        self, changes: Mapping[str, Any], expect: Mapping[str, Any] | None = None
+    ) -> Update:
+        """``update``'s write: the checked changes, the version step, the guards."""
+        checked = prepare_changes(self._incoming(changes, "changes"), self._schema)
+        return operations.update_op(self._schema, checked, self._expect(expect), self._now())
+
+    def update(
+        self, changes: Mapping[str, Any], *, expect: Mapping[str, Any] | None = None
+    ) -> Record:
+        """Merge ``changes`` (``None`` removes a field, ``increment(n)`` adds to a number) into
+        the record with their key; return the whole record after the change."""
+        merged = self._write(self.update_op(changes, expect))
+        assert merged is not None  # the driver returns the merged record of an update
+        return self._out(merged)
+
+    def _key_filters(self, raw: object, what: str) -> Key:
+        """The key named by ``raw``, filters of exactly the whole key (transactions)."""
+        filters = self._filters(raw)
+        fields = self._schema.id_fields
+        if set(filters) != set(fields) or not all(type(filters[f]) is Eq for f in fields):
+            raise InvalidArgument(
+                f"{what} names one record by its whole key: {', '.join(fields)}, nothing else"
+            )
+        return tuple(filters[f].value for f in fields)  # type: ignore[attr-defined]
+
+    def remove_op(self, key_filters: Mapping[str, Any]) -> Delete:
+        """A transaction's ``remove``: the record at a whole key (a missing one is no error)."""
+        return Delete(self._key_filters(key_filters, "remove"))
+
+    def check_op(self, key_filters: Mapping[str, Any], expect: Mapping[str, Any]) -> Check:
+        """A transaction's ``check``: ``expect`` on the record at a whole key (an empty record
+        when there is none)."""
+        key = self._key_filters(key_filters, "check")
+        if expect is None:
+            raise InvalidArgument("check needs expect=, the filters the record must match")
+        return operations.check_op(key, self._expect(expect), self._now())
 
     def find_or_create(self, filters: Mapping[str, Any], record: Mapping[str, Any]) -> Record:
         """The record matching ``filters``, or ``record`` once created; race-safe."""
+        found, _created = self.find_or_create_outcome(filters, record)
+        return self._out(found)
+
+    def find_or_create_outcome(
+        self, filters: Mapping[str, Any], record: Mapping[str, Any]
+    ) -> tuple[Record, bool]:
+        """``find_or_create``, and whether this call created the record: the record as stored
+        (before ``validate`` on the way out) and ``True`` when it was created (a migrating
+        store mirrors only a record it created)."""
         prepared_filters = self._filters(filters)
-        prepared = self._record(record)
+        op = self.create_op(record)
         found = self._find(prepared_filters)
         if found is not None:
-            return self._out(found)
-        try:
-            self._driver.create(prepared)
-        except AlreadyExists as exc:
-            # Someone holds the key: when it is the record we were looking for (a racing
-            # find_or_create won), return it; otherwise the key clash is the caller's.
-            if exc.existing is not None and matches(exc.existing, prepared_filters):
-                return self._out(exc.existing)
-            found = self._find(prepared_filters)
-            if found is None:
-                raise
-            return self._out(found)
-        return self._out(prepared)
+            return found, False
+        for _attempt in range(MAX_ATTEMPTS):
+            try:
+                self._driver.write(op)
+                return op.record, True
+            except Conflict as conflict:
+                current = conflict.current
+                if not is_live(self._schema, current, op.guard.now):
+                    continue  # the holder expired or went away since: try again
+                assert current is not None
+                if _own_earlier_attempt(conflict, op):
+                    return op.record, True
+                # Someone holds the key: when it is the record we were looking for (a racing
+                # find_or_create won), return it; otherwise the key clash is the caller's.
+                if matches_all(current, (*prepared_filters.items(), *self._live())):
+                    return current, False
+                found = self._find(prepared_filters)
+                if found is not None:
+                    return found, False
+                error = failure(self._schema, op, current)
+                if error is not None:
+                    raise error from None
+        raise StoreError(f"find_or_create on {self.kind} kept racing other writers; try again")
 
     def remove(self, filters: Mapping[str, Any]) -> int:
         """Delete every record matching (non-empty) ``filters``; return how many."""
@@ -270,98 +432,91 @@ class RecordStore:
             raise InvalidArgument(
                 "remove() needs filters; use truncate(force=True) to empty a kind"
             )
-        return self._driver.remove(prepared)
+        plan = self._plan(prepared)
+        return 0 if plan.never else self._driver.delete(plan)
 
     def truncate(self, force: bool = False) -> int:
-        """Delete every record (only with ``force=True``); return how many."""
+        """Delete every record (only with ``force=True``); return how many (expired records are
+        deleted too, and not counted)."""
         if force is not True:
             raise OperationRejected(f"truncate() deletes every {self.kind} record: pass force=True")
-        return self._driver.truncate()
+        removed = self._driver.delete(plan_read(self._schema, {}, self._live()))
+        if self._schema.ttl_field is not None:
+            self.purge_expired()
+        return removed
+
+    def purge_expired(self) -> int:
+        """Delete the records whose ``ttl_field`` is at or before now; return how many."""
+        ttl = self._schema.ttl_field
+        if ttl is None:
+            raise OperationRejected(f"the {self.kind} store has no ttl_field: nothing expires")
+        return self._driver.delete(plan_read(self._schema, {}, ((ttl, Le(time.time())),)))
 
     def put_many(self, records: Iterable[Mapping[str, Any]]) -> int:
-        """``put`` each record, in batches; return the number of distinct keys written."""
-        written: set[Key] = set()
+        """``put`` each record, in batches; return the number of distinct keys written.
 
-        driver = self._driver
+        Records are stored as given: versions are neither checked nor stepped.
+        """
+        size = self._driver.batch_size
+        raw = iter(iterable_argument(records, "records"))
+        chunks = self._chunks(raw)
+        first = next(chunks, None)
+        if first is None:
+            return 0
+        following = next(raw, _END)  # one more record: is there a second chunk?
+        if following is not _END:
+            chunks = self._chunks(itertools.chain((following,), raw))
+        seen: set[Key] = set()
+        fresh: list[int] = []  # keys each chunk adds to those of the chunks before it
+        writer: Any = None
+        try:
+            with self._driver.batch_writer(many=following is not _END) as writer:
+                for chunk in itertools.chain((first,), chunks):
+                    parts = [writer.encode(part) for part in chunked(chunk.values(), size)]
+                    before = len(seen)
+                    seen.update(chunk)
+                    fresh.append(len(seen) - before)
+                    writer.write(parts)
+        except StoreError as error:
+            stored = getattr(writer, "stored", 0) if writer is not None else 0
+            error.written = sum(fresh[:stored])
+            raise
+        return len(seen)
 
-        def prepare(chunk: list[Any]) -> list[Any]:
-            batch: dict[Key, Record] = {}
-            for raw in chunk:
-                prepared = self._record(raw)
-                key = self._schema.key_of(prepared)
-                batch.pop(key, None)  # the last record of a key wins, in its place
-                batch[key] = prepared
-            parts = [
-                driver.encode_many(part) for part in chunked(batch.values(), driver.batch_size)
-            ]
-            written.update(batch)
-            return parts
-
-        chunks = chunked(_iterable(records, "records"), CHUNK_SIZE)
-        ahead = [chunk for chunk in (next(chunks, None), next(chunks, None)) if chunk is not None]
-        with driver.writer(many=len(ahead) > 1) as write:
-            for chunk in itertools.chain(ahead, chunks):
-                write(prepare(chunk))
-        return len(written)
+    def _chunks(self, records: Iterator[Any]) -> Iterator[dict[Key, Record]]:
+        """``records`` checked, a chunk at a time (``CHUNK_SIZE`` records or ``CHUNK_BYTES``): by
+        key, the last record of a key winning in its place. A chunk is yielded once every record
+        of it passed the checks, so an invalid one stops its chunk before any of it is written."""
+        key_of = self._schema.key_of
+        schema = self._schema
+        validate = self._validate
+        batch: dict[Key, Record] = {}
+        count = weight = 0
+        for raw in records:
+            if validate is not None:
+                raw = self._incoming(raw, "record")
+            prepared, bound = prepare_sized(raw, schema)
+            key = key_of(prepared)
+            batch.pop(key, None)
+            batch[key] = prepared
+            count += 1
+            weight += bound
+            if count >= CHUNK_SIZE or weight >= CHUNK_BYTES:
+                yield batch
+                batch, count, weight = {}, 0, 0
+        if batch:
+            yield batch
 
     def remove_in(self, field: str, values: Iterable[Any]) -> int:
         """Delete records whose ``field`` equals one of ``values``; return how many."""
         check_field_name(field)
         removed = 0
-        for chunk in chunked(_iterable(values, "values"), CHUNK_SIZE):
-            name, distinct = prepare_values(field, chunk, self._schema)
-            for part in chunked(distinct, self._driver.batch_size):
-                removed += self._driver.remove_in(name, part)
+        for chunk in chunked_by_size(iterable_argument(values, "values"), CHUNK_SIZE, CHUNK_BYTES):
+            plan = self._in_plan(field, chunk)
+            if plan is not None and not plan.never:
+                removed += self._driver.delete(plan)
         return removed
 
     def native(self) -> Any:
         """The backend's own handles (not portable)."""
         return self._driver.native()
-
-
-def _schema(
-    kind: str, id_field: str | Iterable[str], key_type: type | Iterable[type]
-) -> KindSchema:
-    check_kind(kind)
-    fields = (id_field,) if isinstance(id_field, str) else tuple(_iterable(id_field, "id_field"))
-    if not 1 <= len(fields) <= 2:
-        raise InvalidArgument("id_field names one or two fields (partition key, sort key)")
-    for name in fields:
-        check_field_name(name)
-    if len(set(fields)) != len(fields):
-        raise InvalidArgument("id_field names the same field twice")
-    types = (
-        (key_type,) * len(fields)
-        if isinstance(key_type, type)
-        else tuple(_iterable(key_type, "key_type"))
-    )
-    if len(types) != len(fields) or any(t not in (str, int) for t in types):
-        raise InvalidArgument("key_type is str or int, or one of them per id field")
-    return KindSchema(kind, fields, types)
-
-
-def create_store(
-    kind: str,
-    *,
-    id_field: str | Iterable[str] = "id",
-    key_type: type | Iterable[type] = str,
-    validate: Validator | None = None,
-    backend: str | None = None,
-    **options: Any,
-) -> Store:
-    """A store for ``kind`` on ``backend`` (default: ``STORE_BACKEND``); does no I/O."""
-    from kvstore.config import backend_name
-    from kvstore.registry import get_backend
-
-    schema = _schema(kind, id_field, key_type)
-    if validate is not None and not callable(validate):
-        raise InvalidArgument("validate must be a callable taking and returning a record")
-    chosen = get_backend(backend if backend is not None else backend_name())
-    try:
-        driver = chosen.open(schema, options)
-    except ModuleNotFoundError as exc:
-        extra = f": pip install 'kvstore[{chosen.extra}]'" if chosen.extra else ""
-        raise ConfigError(
-            f"backend {chosen.name!r} needs the {exc.name!r} package, which is not installed{extra}"
-        ) from exc
-    return RecordStore(driver, chosen.name, validate)

@@ -21,10 +21,12 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_ITEM_SIZE",
     "MAX_KEY_BYTES",
+    "canonical_sized",
     "check_field_name",
     "check_kind",
     "item_size",
     "normalize_value",
+    "number_from_text",
     "number_size",
     "same_value",
     "value_identity",
@@ -193,6 +195,75 @@ def normalize_value(value: Any, field: str, depth: int = 0) -> Any:
         f"field {field!r}: {type(value).__name__} is not a record value "
         "(str, bool, int, float, Decimal, list, tuple, dict or None)"
     )
+
+
+def number_from_text(text: str) -> int | float:
+    """A number written as text (a database's JSON, DynamoDB's ``N``) as the contract reads it:
+    an ``int`` when it is integral within the signed 64-bit range, else a ``float``.
+
+    ``"2.0"`` reads as ``2``; ``"9007199254740993.0"`` as that int, exactly (through ``Decimal``,
+    not through a float that would round it); ``"1E+20"`` as ``1e20``. A number that is not
+    integral but whose float is (``"4611686018427387905.5"``) reads as that float's int, as
+    ``normalize_value`` makes it: a value reads back the same however it was stored.
+    """
+    if "." not in text and "e" not in text and "E" not in text:
+        whole = int(text)
+        return whole if INT64_MIN <= whole <= INT64_MAX else float(whole)
+    value = float(text)
+    if value.is_integer() and INT64_MIN <= value <= INT64_MAX:
+        # "1.0" is integral; "9007199254740993.5" only rounds to an integral float: ask Decimal.
+        exact = Decimal(text)
+        if exact == exact.to_integral_value():
+            return int(exact)
+        # Its float is integral: as normalize_value, the integer it rounds to (a sum a server
+        # computed exactly, such as an increment's, reads back as core would have stored it).
+        return int(value)
+    return value
+
+
+def canonical_sized(value: Any, field: str, depth: int = 0) -> tuple[Any, int]:
+    """``normalize_value(value, field)`` and an upper bound of its size by the item-size rules
+    (strings, booleans and containers exact, a number as 21 bytes, the most ``number_size``
+    gives), in one pass: ``put_many`` checks every field of every record."""
+    kind = type(value)
+    if kind is str:
+        if value.isascii() and "\x00" not in value:
+            return value, len(value)
+    elif kind is int:
+        if INT64_MIN <= value <= INT64_MAX:
+            return value, 21
+    elif kind is float:
+        if 1e-130 <= abs(value) < 1e126 and not value.is_integer():
+            return value, 21
+    elif kind is bool:
+        return value, 1
+    elif kind is dict or kind is list:
+        if depth >= MAX_DEPTH:
+            raise InvalidArgument(f"field {field!r}: nests more than {MAX_DEPTH} levels deep")
+        if kind is list:
+            items = []
+            size = 3
+            for item in value:
+                item, item_bound = canonical_sized(item, field, depth + 1)
+                items.append(item)
+                size += item_bound + 1
+            return items, size
+        out: dict[str, Any] = {}
+        size = 3
+        for key, item in value.items():
+            if type(key) is not str or not key.isascii() or "\x00" in key:
+                if not isinstance(key, str) or not key:
+                    raise InvalidArgument(f"field {field!r}: nested keys must be non-empty strings")
+                key = _check_string(str.__str__(key), field, "nested key")
+            elif not key:
+                raise InvalidArgument(f"field {field!r}: nested keys must be non-empty strings")
+            out[key], item_bound = canonical_sized(item, field, depth + 1)
+            size += len(key.encode("utf-8")) + item_bound + 1
+        return out, size
+    elif value is None:
+        return None, 1
+    value = normalize_value(value, field, depth)  # every other case, with its full checks
+    return value, min(_value_size(value), 21) if type(value) in (int, float) else _value_size(value)
 
 
 def same_value(a: Any, b: Any) -> bool:

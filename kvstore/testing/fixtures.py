@@ -25,6 +25,7 @@ from kvstore import Store, create_store
 __all__ = [
     "CAPABILITIES",
     "BackendFixtures",
+    "Capabilities",
     "StoreFactory",
     "StoreFixtures",
     "registered",
@@ -35,11 +36,32 @@ StoreFactory = Callable[..., Store]
 """``make_store(*, kind=None, ensure=True, id_field=..., key_type=..., validate=...) -> Store``:
 a store of a fresh kind (or of ``kind``), whose table exists unless ``ensure=False``."""
 
-CAPABILITIES = {
-    "atomic_conditional_writes": "create/find_or_create stay atomic when threads race",
-    "exact_item_size": "the server sizes records exactly as DynamoDB does",
-}
-"""The capabilities a test may ``require``; a backend lists those it lacks in ``unsupported``."""
+
+class Capabilities:
+    """What a server may lack, declared once: the only names a test may ``require``.
+
+    A backend's test class lists those its server lacks in ``unsupported`` (name -> why), and the
+    tests that need one skip, saying why. Each attribute's value says what the capability is.
+    """
+
+    atomic_conditional_writes = (
+        "create, find_or_create, expect, version checks, increments and transactions stay atomic "
+        "when threads race"
+    )
+    exact_item_size = "the server sizes records exactly as DynamoDB does"
+
+    @classmethod
+    def all(cls) -> dict[str, str]:
+        """Every capability by name, with what it means."""
+        return {
+            name: value
+            for name, value in vars(cls).items()
+            if isinstance(value, str) and not name.startswith("_")
+        }
+
+
+CAPABILITIES = Capabilities.all()
+"""``Capabilities`` as a dict: name -> what it means."""
 
 
 def unique_kind(prefix: str = "k") -> str:

@@ -10,6 +10,7 @@ from kvstore.testing.suite.absent import AbstractAbsentTests
 from kvstore.testing.suite.basics import AbstractBasicTests
 from kvstore.testing.suite.batch import AbstractBatchTests
 from kvstore.testing.suite.concurrency import AbstractConcurrencyTests
+from kvstore.testing.suite.coordinated import CoordinatedWriteTests
 from kvstore.testing.suite.creating import AbstractCreatingTests
 from kvstore.testing.suite.differential import AbstractDifferentialTests
 from kvstore.testing.suite.errors import AbstractErrorTests
@@ -18,6 +19,7 @@ from kvstore.testing.suite.keys import AbstractKeyTests
 from kvstore.testing.suite.names import AbstractNameTests
 from kvstore.testing.suite.numbers import AbstractNumberTests
 from kvstore.testing.suite.paging import AbstractPagingTests
+from kvstore.testing.suite.queries import QueryTests
 from kvstore.testing.suite.reads import AbstractReadTests
 from kvstore.testing.suite.sizes import AbstractSizeTests
 from kvstore.testing.suite.sorting import AbstractSortingTests
@@ -45,6 +47,8 @@ __all__ = [
     "AbstractValueTests",
     "AbstractWriteTests",
     "ContractTests",
+    "CoordinatedWriteTests",
+    "QueryTests",
 ]
 
 
@@ -67,5 +71,7 @@ class ContractTests(
     AbstractErrorTests,
     AbstractConcurrencyTests,
     AbstractDifferentialTests,
+    QueryTests,
+    CoordinatedWriteTests,
 ):
     """The whole contract suite; combine it with a fixtures class to run it on a backend."""

@@ -6,6 +6,7 @@ backend must return the same results and raise the same errors.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -135,7 +136,7 @@ class AbstractDifferentialTests(StoreFixtures):
 
         @settings(
             max_examples=self.differential_examples,
-            deadline=None,
+            deadline=timedelta(seconds=10),  # a bound per example, even on a slow server
             suppress_health_check=[HealthCheck.too_slow],
             database=None,
         )

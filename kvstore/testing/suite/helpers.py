@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from typing import Any, TypeVar
 
 from kvstore.errors import StoreError
 
-__all__ = ["dynamo_string_record", "keys", "nest", "outcome", "typed"]
+__all__ = [
+    "dynamo_string_record",
+    "in_threads",
+    "keys",
+    "nest",
+    "normalised",
+    "outcome",
+    "typed",
+]
+
+T = TypeVar("T")
 
 
 def typed(value: Any) -> Any:
@@ -21,6 +34,14 @@ def typed(value: Any) -> Any:
     if isinstance(value, list):
         return ("list", [typed(item) for item in value])
     return (type(value).__name__, value)
+
+
+def normalised(value: int | float | Decimal) -> int | float:
+    """A number as part 1 says it reads back: integral within int64 as ``int``, else ``float``."""
+    exact = Decimal(value)
+    if exact == exact.to_integral_value() and -(2**63) <= exact < 2**63:
+        return int(exact)
+    return float(exact)
 
 
 def keys(records: Iterable[Mapping[str, Any]], field: str = "id") -> list[Any]:
@@ -64,3 +85,19 @@ def dynamo_string_record(size: int, char: str = "x", key: str = "k") -> dict[str
         if rest % width == 0:
             return {"id": padded, "blob": char * (rest // width)}
     raise AssertionError("unreachable: some padding makes the rest a multiple of the width")
+
+
+def in_threads(count: int, work: Callable[[int], T]) -> list[T]:
+    """``work(thread)`` for thread ``0 .. count - 1``, started together; their results in order.
+
+    A barrier releases the threads at once so that they really race; an exception in one is
+    raised here once every thread has finished.
+    """
+    barrier = threading.Barrier(count)
+
+    def run(thread: int) -> T:
+        barrier.wait(timeout=60)
+        return work(thread)
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(run, range(count)))

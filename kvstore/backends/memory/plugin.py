@@ -1,4 +1,4 @@
-"""The ``sqlite`` backend's plugin: registers it; the driver is in ``kvstore.sqlite_store``."""
+"""Registers the ``memory`` backend; cheap to import (the driver loads when a store is opened)."""
 
 from __future__ import annotations
 
@@ -12,5 +12,5 @@ __all__ = ["kvstore_register_backends"]
 
 @hookimpl
 def kvstore_register_backends(register: Callable[[Backend], None]) -> None:
-    """Register the ``sqlite`` backend."""
-    register(LazyBackend("sqlite", "kvstore.sqlite_store:open_driver"))
+    """Register the ``memory`` backend (it takes no options)."""
+    register(LazyBackend("memory", "kvstore.backends.memory.driver:open_driver"))

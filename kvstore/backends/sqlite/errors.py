@@ -1,4 +1,12 @@
-"""Maps ``sqlite3`` exceptions to kvstore's errors, in one context manager (httpx-style)."""
+"""``sqlite3``'s exceptions mapped to kvstore's errors, in one context manager (httpx-style).
+
+The mapping::
+
+    no such table                                   -> ConfigError (how to create it)
+    database locked or busy (after the busy wait)   -> BackendUnavailable
+    unable to open, not a database                  -> ConfigError (KVSTORE_SQLITE_PATH)
+    anything else from sqlite3                      -> StoreError
+"""
 
 from __future__ import annotations
 
@@ -6,9 +14,16 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from kvstore.errors import AlreadyExists, BackendUnavailable, ConfigError, StoreError
+from kvstore.backend import missing_table
+from kvstore.errors import BackendUnavailable, ConfigError, StoreError
 
-__all__ = ["map_exceptions"]
+__all__ = ["is_busy", "map_exceptions"]
+
+
+def is_busy(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` says another connection holds a lock (worth waiting for)."""
+    message = str(exc)
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in message or "busy" in message)
 
 
 @contextmanager
@@ -16,18 +31,11 @@ def map_exceptions(kind: str | None = None, path: str | None = None) -> Iterator
     """Turn any ``sqlite3.Error`` raised inside into the matching ``StoreError`` (cause kept)."""
     try:
         yield
-    except sqlite3.IntegrityError as exc:
-        if "UNIQUE" in str(exc) or "PRIMARY KEY" in str(exc):
-            raise AlreadyExists(f"a {kind} record with that key exists") from exc
-        raise StoreError(f"sqlite refused the write: {exc}") from exc
     except sqlite3.OperationalError as exc:
         message = str(exc)
-        if message.startswith("no such table"):
-            raise ConfigError(
-                f"kind {kind!r} has no table in the sqlite database {path!r}: "
-                "call store.ensure() (or `kvstore ensure KIND`) first"
-            ) from exc
-        if "locked" in message or "busy" in message:
+        if message.startswith("no such table") and kind is not None:
+            raise missing_table(kind, f"the sqlite database {path!r}") from exc
+        if is_busy(exc):
             raise BackendUnavailable(
                 f"the sqlite database {path!r} stayed locked by another process: {message}"
             ) from exc

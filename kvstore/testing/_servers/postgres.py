@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Any
 
-from kvstore.config import PostgresSettings, postgres_settings
+from kvstore_aurora.settings import PostgresSettings, postgres_settings
 
 __all__ = [
     "create_database",

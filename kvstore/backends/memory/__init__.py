@@ -1,0 +1,1 @@
+"""The ``memory`` backend: the contract's reference implementation, dicts in the process."""

@@ -1,0 +1,72 @@
+"""The guarded write of each call: the rules of ``expect``, versions and keys, as pure functions
+of checked arguments (``RecordStore`` checks them; ``transaction()`` and migrations reuse these).
+"""
+
+from __future__ import annotations
+
+from kvstore.conditions import Condition, Eq, OneOf
+from kvstore.plan import Conditions
+from kvstore.records import Changes, Record
+from kvstore.schema import Key, KindSchema
+from kvstore.writes import Check, Guard, Put, Update, matches_all
+
+__all__ = ["check_op", "create_op", "put_op", "update_op", "version_condition"]
+
+
+def version_condition(version: int) -> Condition:
+    """A stored version equal to ``version``; a record without one counts as version 0."""
+    return OneOf([0], absent=True) if version == 0 else Eq(version)
+
+
+def put_op(schema: KindSchema, record: Record, expect: Conditions, now: float | None) -> Put:
+    """``put``: the record (its version stepped), written when ``expect`` holds on the stored
+    record (an empty one for a new key) and, for a versioned kind, when the version it carries is
+    the stored one (without a version: only on a new key)."""
+    field = schema.version_field
+    if field is None:
+        if not expect:
+            return Put(record)
+        return Put(record, Guard(expect, matches_all({}, expect), now), expect=expect)
+    given = record.get(field)
+    if given is None:
+        record[field] = 1
+        return Put(record, Guard(None, matches_all({}, expect), now), expect=expect)
+    record[field] = given + 1
+    checks = (*expect, (field, version_condition(given)))
+    return Put(record, Guard(checks, given == 0 and matches_all({}, expect), now), expect=checks)
+
+
+def create_op(schema: KindSchema, record: Record, now: float | None) -> Put:
+    """``create``: the record (version 1), written only on a key with no live record."""
+    if schema.version_field is not None:
+        record[schema.version_field] = 1
+    return Put(record, Guard(None, True, now), verb="create")
+
+
+def update_op(
+    schema: KindSchema, changes: Changes, expect: Conditions, now: float | None
+) -> Update:
+    """``update``: the changes merged into a live record when ``expect`` (and the version given)
+    hold and the record keeps the index rules; every update steps the version."""
+    field = schema.version_field
+    if field is not None:
+        if changes.version is None:
+            changes.increments[field] = 1  # an update without a version is not checked
+        else:
+            changes.sets[field] = changes.version + 1
+            expect = (*expect, (field, version_condition(changes.version)))
+    return Update(
+        changes.key,
+        changes.sets,
+        changes.removes,
+        changes.increments,
+        Guard((*expect, *changes.required), False, now),
+        expect=expect,
+        required=changes.required,
+    )
+
+
+def check_op(key: Key, expect: Conditions, now: float | None) -> Check:
+    """A transaction's ``check``: ``expect`` on the record at ``key`` (an empty record when
+    there is none)."""
+    return Check(key, Guard(expect, matches_all({}, expect), now), expect=expect)
