@@ -1,8 +1,15 @@
 """kvstore's ``aurora`` backend: each kind a PostgreSQL table, through psycopg 3.
 
-Modules: ``store`` (the driver and ``open_driver``'s options), ``connection`` (one connection per
-process and configuration, replaced when dropped), ``layout`` (key columns, real columns and the
-``jsonb`` column ``doc``), ``sql`` (exact, typed equality in WHERE clauses), ``errors`` (psycopg's
-exceptions mapped to kvstore's), ``migrate`` (``ensure``'s DDL, alembic helpers and ``upgrade()``)
-and ``native`` (SQLAlchemy handles for ``store.native()``).
+Modules: ``plugin`` (registers the backend; cheap to import), ``driver`` (the ``Driver`` and
+``open_driver``'s options), ``settings`` (where it connects, ``describe`` for ``kvstore
+backends``), ``errors`` (psycopg's exceptions mapped to kvstore's), ``connection`` (one pool of
+connections per process and configuration, at most ``DB_MAX_CONNECTIONS``), ``budget`` (a call's
+time budget: server-side limits and the client-side deadline), ``credentials`` (IAM auth tokens
+and Secrets Manager logins), ``columns`` (column types, values and JSON),
+``layout`` (a table's key columns, real columns and ``doc``, cached), ``probe`` (the first find by
+key reads the layout from its own statement), ``predicates`` (conditions as exact SQL, index
+expressions), ``statements`` (plans and whole-record writes as SQL), ``guarded`` and
+``increments`` (guarded writes as single statements), ``transact`` (a transaction in one
+pipeline), ``streaming`` (server-side cursors), ``batch`` (put_many's pipelined batches),
+``migrate`` (DDL, alembic helpers, ``kvstore migrate``) and ``native`` (SQLAlchemy handles).
 """

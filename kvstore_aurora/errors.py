@@ -2,11 +2,12 @@
 
 The mapping::
 
-    connection refused, timeout, dropped connection, server shutting down,
-    deadlock or serialization failure (nothing was applied; try again)     -> BackendUnavailable
+    connection refused, timeout (connect, lock, statement, the call's budget),
+    dropped connection, server shutting down, deadlock or serialization
+    failure (nothing was applied; try again)                               -> BackendUnavailable
     refused login, unknown database, missing privilege or schema           -> ConfigError
     undefined table                                                        -> ConfigError (how to create it)
-    unique violation                                                       -> AlreadyExists
+    unique violation (an index of the table's own, beyond its key)         -> AlreadyExists
     a value the column cannot hold (data exception, not-null, check)       -> InvalidArgument
     anything else from psycopg                                             -> StoreError
 
@@ -24,6 +25,7 @@ from typing import NoReturn
 import psycopg
 from psycopg import errors as pg
 
+from kvstore.backend import missing_table
 from kvstore.errors import (
     AlreadyExists,
     BackendUnavailable,
@@ -32,7 +34,7 @@ from kvstore.errors import (
     StoreError,
 )
 
-__all__ = ["is_connection_lost", "map_exceptions", "missing_table", "raise_mapped"]
+__all__ = ["is_connection_lost", "login_refused", "map_exceptions", "no_table", "raise_mapped"]
 
 _LOGIN_REFUSED = (
     r"password authentication failed|authentication failed|role .* does not exist|"
@@ -40,18 +42,32 @@ _LOGIN_REFUSED = (
     r"SSL is not enabled|server does not support SSL|password is required|no password supplied|"
     r"invalid \w+ value|invalid connection option|certificate|invalid URI"
 )
-"""What a refused login says (``re.search``'s cache compiles it at the first refusal: compiling
-it on import cost every cold start 0.4 ms)."""
+"""What a refused login says (``re.search``'s cache compiles it at the first refusal, so no cold
+start pays for compiling it on import)."""
 
 
-def missing_table(kind: str, schema: str | None) -> ConfigError:
-    """The ``ConfigError`` for a kind whose table does not exist, saying how to create it."""
-    where = f"schema {schema!r}" if schema else "the connection's current schema"
-    return ConfigError(
-        f"table {kind!r} does not exist in {where}: run the alembic migrations "
-        "(kvstore_aurora.migrate.upgrade(), with a migration using "
-        "kvstore_aurora.migrate.create_kind_table) or call store.ensure()"
-    )
+_AUTHENTICATION = (
+    r"authentication failed|password is required|no password supplied|role .* does not exist"
+)
+"""What a server says when it refuses the credentials themselves (not the database)."""
+
+
+def login_refused(exc: BaseException) -> bool:
+    """Whether ``exc`` (from connecting) says the password or token was refused."""
+    return re.search(_AUTHENTICATION, str(exc), re.IGNORECASE) is not None
+
+
+HOW_TO_CREATE = (
+    "run the alembic migrations (kvstore_aurora.migrate.upgrade(), or `kvstore migrate`, with a "
+    "migration using kvstore_aurora.migrate.create_kind_table)"
+)
+
+
+def no_table(kind: str, schema: str | None, where: str) -> ConfigError:
+    """The ``ConfigError`` of a kind whose table does not exist (``kvstore.backend.missing_table``);
+    ``where`` describes the server (password-free)."""
+    place = f"schema {schema!r}" if schema else "the connection's current schema"
+    return missing_table(kind, f"{place} of PostgreSQL at {where}", HOW_TO_CREATE)
 
 
 def is_connection_lost(exc: BaseException, connection: psycopg.Connection[object] | None) -> bool:
@@ -91,7 +107,7 @@ def raise_mapped(
     text = _text(exc, secret)
     error: StoreError
     if isinstance(exc, pg.UndefinedTable) and kind is not None:
-        error = missing_table(kind, schema)
+        error = no_table(kind, schema, where)
     elif isinstance(exc, pg.InvalidSchemaName):
         error = ConfigError(f"schema {schema!r} does not exist on {where}: {text}")
     elif isinstance(exc, (pg.InvalidAuthorizationSpecification, pg.InsufficientPrivilege)) or (
@@ -104,6 +120,16 @@ def raise_mapped(
         exc, (pg.DataError, pg.NotNullViolation, pg.CheckViolation, pg.ForeignKeyViolation)
     ):
         error = InvalidArgument(f"{kind!r} cannot store this value: {text}")
+    elif isinstance(exc, pg.LockNotAvailable):
+        error = BackendUnavailable(
+            f"PostgreSQL at {where} waited for a row lock past the lock timeout (part of the "
+            f"time budget, KVSTORE_TIMEOUT): {text}"
+        )
+    elif isinstance(exc, pg.QueryCanceled) and "statement timeout" in text:
+        error = BackendUnavailable(
+            f"PostgreSQL at {where} ended the statement at the statement timeout (part of the "
+            f"time budget, KVSTORE_TIMEOUT): {text}"
+        )
     elif isinstance(
         exc,
         (pg.QueryCanceled, pg.OperationalError, pg.InterfaceError, pg.TransactionRollback),

@@ -1,154 +1,61 @@
-"""A kind's table layout (key columns, real columns, ``doc``), read once and cached, and the
-conversion of field values to and from its columns.
+"""A kind's table layout (key columns, real columns, ``doc``): read from the catalog, cached for
+the process, and used to decode rows and to say where each field lives.
 
-A field is stored in the column of its name when the table has one of a supported type (text,
-bigint, numeric, double precision, boolean, jsonb); every other field goes into the ``jsonb`` column
-``doc``. A value fits a column when the column stores it without loss.
+The cache is one ``Slot`` per (database, schema, kind) kept by ``kvstore.backend.shared``: every
+driver of the kind holds the slot, so a layout read by one (or found by the probe, see
+``kvstore_aurora.probe``) serves all, and a table found changed is forgotten for all.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterable, Mapping
-from decimal import Decimal
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
-from psycopg import pq, sql
-from psycopg.types.json import Jsonb
+from psycopg import sql
 
-from kvstore.backend import KindSchema, Record
+from kvstore.backend import KindSchema, Record, shared
 from kvstore.errors import ConfigError, InvalidArgument
-from kvstore.values import INT64_MAX, INT64_MIN
+from kvstore_aurora.columns import KINDS, UNFIT, Column
 
 __all__ = [
-    "UNFIT",
-    "Column",
+    "ALIAS",
+    "LAYOUT_QUERY",
     "Layout",
+    "Place",
+    "Slot",
+    "build_layout",
+    "cached",
     "check_rows",
     "decode",
     "forget",
-    "probe_sql",
-    "read_layout",
-    "read_probe",
     "remember",
+    "select_columns",
+    "slot",
 ]
 
-UNFIT: Any = object()
-"""What ``Column.encode`` returns for a value the column cannot hold."""
-
-_DOUBLE_EXACT = 2**53
-_INT_RANGES = {
-    "smallint": (-(2**15), 2**15 - 1),
-    "integer": (-(2**31), 2**31 - 1),
-    "bigint": (INT64_MIN, INT64_MAX),
-}
-_KINDS = {
-    "text": "text",
-    "character varying": "text",
-    "smallint": "int",
-    "integer": "int",
-    "bigint": "int",
-    "numeric": "numeric",
-    "double precision": "double",
-    "boolean": "boolean",
-    "jsonb": "jsonb",
-}
-_CASTS = {
-    "text": "text",
-    "int": "bigint",
-    "numeric": "numeric",
-    "double": "float8",
-    "boolean": "boolean",
-    "jsonb": "jsonb",
-}
+ALIAS = "r"
+"""The alias of a kind's table in every statement (in ``ON CONFLICT``, the stored row)."""
 
 
-def _to_number(value: Decimal | float) -> int | float:
-    """A number read from a numeric or double column as a canonical int or float."""
-    if isinstance(value, float):
-        if value.is_integer() and INT64_MIN <= value <= INT64_MAX:
-            return int(value)
-        return value
-    if value == value.to_integral_value() and INT64_MIN <= value <= INT64_MAX:
-        return int(value)
-    return float(value)
+class Place:
+    """Where a field lives: ``key`` or ``column`` (a typed column: ``column``), ``json`` (``doc``
+    when ``column`` is None, else a jsonb column), or ``none`` (the table cannot hold it)."""
 
+    __slots__ = ("column", "field", "kind")
 
-# Column, Layout (and sql.Where, store._Pipeline) are plain classes, not NamedTuples: creating a
-# NamedTuple class cost a cold start 0.2 to 0.33 ms each (its annotations and __new__ are compiled).
-
-
-class Column:
-    """One real column: its name, SQL type name, value kind and numeric precision/scale."""
-
-    __slots__ = ("data_type", "kind", "name", "precision", "scale")
-
-    def __init__(
-        self,
-        name: str,
-        data_type: str,
-        kind: str,
-        precision: int | None = None,
-        scale: int | None = None,
-    ) -> None:
-        self.name = name
-        self.data_type = data_type
+    def __init__(self, field: str, kind: str, column: Column | None = None) -> None:
+        self.field = field
         self.kind = kind
-        """``text``, ``int``, ``numeric``, ``double``, ``boolean``, ``jsonb`` or ``unsupported``."""
-        self.precision = precision
-        self.scale = scale
+        self.column = column
 
     def __repr__(self) -> str:
-        return f"Column({self.name!r}, {self.data_type!r}, {self.kind!r})"
-
-    @property
-    def cast(self) -> sql.SQL:
-        """The cast that types a bound parameter for this column."""
-        return sql.SQL(_CASTS.get(self.kind, "text"))
-
-    def encode(self, value: Any) -> Any:
-        """The parameter storing ``value`` (canonical, not None) in this column, or ``UNFIT``."""
-        kind = self.kind
-        if kind == "jsonb":
-            return Jsonb(value)
-        if kind == "text":
-            return value if isinstance(value, str) else UNFIT
-        if kind == "boolean":
-            return value if isinstance(value, bool) else UNFIT
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return UNFIT
-        if kind == "int":
-            low, high = _INT_RANGES.get(self.data_type, (INT64_MIN, INT64_MAX))
-            return value if isinstance(value, int) and low <= value <= high else UNFIT
-        if kind == "double":
-            if isinstance(value, int) and abs(value) > _DOUBLE_EXACT:
-                return UNFIT
-            return float(value)
-        if kind == "numeric":
-            return self._numeric(value)
-        return UNFIT
-
-    def _numeric(self, value: int | float) -> Any:
-        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-        if self.precision is not None and number:
-            scale = self.scale or 0
-            _sign, digits, exponent = number.normalize().as_tuple()
-            assert isinstance(exponent, int)
-            if -exponent > scale or len(digits) + exponent > self.precision - scale:
-                return UNFIT
-        return number
-
-    def decode(self, value: Any) -> Any:
-        """A canonical value from what psycopg read from this column."""
-        if self.kind in ("numeric", "double"):
-            return _to_number(value)
-        return value
+        return f"Place({self.field!r}, {self.kind!r}, {self.column!r})"
 
 
 class Layout:
-    """Where a kind's fields live: its (quoted) table, key columns, real columns and ``doc``."""
+    """Where a kind's fields live: its table, key columns, real columns and ``doc``."""
 
-    __slots__ = ("checked", "columns", "has_doc", "keys", "kind", "schema")
+    __slots__ = ("_places", "checked", "columns", "has_doc", "keys", "kind", "schema", "selected")
 
     def __init__(
         self,
@@ -168,6 +75,11 @@ class Layout:
         self.checked = checked
         """The columns whose values a write checks (``check_rows``): all but text and bigint
         keys, which hold every valid key."""
+        names = tuple(column.name for column in keys)
+        names += tuple(n for n, c in columns.items() if c.kind != "unsupported")
+        self.selected: tuple[str, ...] = (*names, "doc") if has_doc else names
+        """The column names every SELECT reads, in the order ``decode`` expects."""
+        self._places: dict[str, Place] = {}
 
     def __repr__(self) -> str:
         return f"<Layout {self.schema}.{self.kind} {self.selected}>"
@@ -178,11 +90,9 @@ class Layout:
         return sql.Identifier(self.schema, self.kind)
 
     @property
-    def selected(self) -> tuple[str, ...]:
-        """The column names every SELECT reads, in the order ``decode`` expects."""
-        names = tuple(column.name for column in self.keys)
-        names += tuple(n for n, c in self.columns.items() if c.kind != "unsupported")
-        return (*names, "doc") if self.has_doc else names
+    def default(self) -> bool:
+        """Whether the table has only its key columns and ``doc`` (``ensure()``'s layout)."""
+        return self.has_doc and not self.columns
 
     def column(self, name: str) -> Column | None:
         """The key or real column holding field ``name``, if the table has one."""
@@ -190,6 +100,24 @@ class Layout:
             if key.name == name:
                 return key
         return self.columns.get(name)
+
+    def place(self, field: str) -> Place:
+        """Where ``field`` lives in this table."""
+        found = self._places.get(field)
+        if found is None:
+            column = self.column(field)
+            if column is not None and column in self.keys:
+                found = Place(field, "key", column)
+            elif column is not None and column.kind == "jsonb":
+                found = Place(field, "json", column)
+            elif column is not None and column.kind != "unsupported":
+                found = Place(field, "column", column)
+            elif self.has_doc and column is None:
+                found = Place(field, "json")
+            else:
+                found = Place(field, "none", column)
+            self._places[field] = found
+        return found
 
     def encode(self, field: str, value: Any) -> Any:
         """``column.encode`` that raises ``InvalidArgument`` for a value that does not fit."""
@@ -208,12 +136,17 @@ class Layout:
         return encoded
 
 
+def select_columns(layout: Layout) -> sql.Composable:
+    """The columns every SELECT reads (``layout.selected``), qualified by the table's alias."""
+    return sql.SQL(", ").join(sql.Identifier(ALIAS, name) for name in layout.selected)
+
+
 def check_rows(layout: Layout, records: Iterable[Record]) -> None:
     """Raise ``InvalidArgument`` for the first value of ``records`` that ``layout`` cannot store.
 
-    Writes send whole records as JSON (``kvstore_aurora.sql.json_insert_sql``), so this is all
-    they check: a value must fit its column, and a field with no column needs ``doc``. Text and bigint
-    key columns fit every valid key, so a table of the default layout checks nothing.
+    Writes send whole records as JSON (``kvstore_aurora.statements.json_insert_sql``), so this is
+    all they check: a value must fit its column, and a field with no column needs ``doc``. Text
+    and bigint key columns fit every valid key, so a table of the default layout checks nothing.
     """
     checked, has_doc = layout.checked, layout.has_doc
     if not checked and has_doc:
@@ -230,18 +163,29 @@ def check_rows(layout: Layout, records: Iterable[Record]) -> None:
                     layout.encode(field, value)  # raises: no column for it
 
 
-def decode(layout: Layout, row: tuple[Any, ...]) -> Record:
+def decode(layout: Layout, row: tuple[Any, ...] | list[Any]) -> Record:
     """The record a SELECT of ``layout.selected`` returned (key fields first)."""
-    if len(layout.keys) == 1 and not layout.columns and layout.has_doc:
-        # The default layout (one key, doc): a key column (text or an integer) needs no decoding.
-        key, value, stored = layout.keys[0].name, row[0], row[-1]
-        if not stored:
-            return {key: value}
-        if None in stored.values():
+    if not layout.columns and layout.has_doc:
+        # The default layout (key columns, doc): a key column (text or an integer) needs no
+        # decoding. One key and two keys are spelt out: every row read goes through here.
+        stored = row[-1]
+        if stored and None in stored.values():
             # A top-level null (written by another tool) is an absent field.
             stored = {field: item for field, item in stored.items() if item is not None}
-        record = {key: value, **stored}
-        record[key] = value  # a doc field named like the key column (another tool's) loses
+        keys = layout.keys
+        if len(keys) == 1:
+            key, value = keys[0].name, row[0]
+            if not stored:
+                return {key: value}
+            record = {key: value, **stored}
+            record[key] = value  # a doc field named like the key column (another tool's) loses
+            return record
+        first, second, one, two = keys[0].name, keys[1].name, row[0], row[1]
+        if not stored:
+            return {first: one, second: two}
+        record = {first: one, second: two, **stored}
+        record[first] = one
+        record[second] = two
         return record
     record = {column.name: column.decode(row[i]) for i, column in enumerate(layout.keys)}
     index = len(layout.keys)
@@ -270,8 +214,8 @@ SELECT a.attname, format_type(a.atttypid, NULL), a.atttypmod, n.nspname
 """
 """The columns of a kind's table: name, type, type modifier, schema.
 
-Precision and scale come from the modifier here, not from information_schema's functions, whose
-first call on a new server session cost a cold start 1.5 ms (4.2 against 2.75 ms).
+Precision and scale come from the type modifier, not from information_schema's functions, whose
+first call on a new server session is slow (see docs/PERFORMANCE.md).
 """
 
 
@@ -295,7 +239,7 @@ def build_layout(schema: KindSchema, rows: list[tuple[Any, ...]]) -> Layout | No
         name: Column(
             name,
             data_type,
-            _KINDS.get(data_type, "unsupported"),
+            KINDS.get(data_type, "unsupported"),
             *_precision_scale(data_type, typmod),
         )
         for name, data_type, typmod, _ in rows
@@ -321,97 +265,30 @@ def build_layout(schema: KindSchema, rows: list[tuple[Any, ...]]) -> Layout | No
     )
 
 
-_PROBED_TYPES = {
-    25: "text",
-    1043: "character varying",
-    20: "bigint",
-    23: "integer",
-    21: "smallint",
-    3802: "jsonb",
-}
-"""The types, by OID and as ``format_type`` names them, that the columns of a probed table (its key
-columns and ``doc``) may have."""
+class Slot:
+    """The cached layout of one table (``None``: not read yet, or forgotten)."""
+
+    __slots__ = ("layout",)
+
+    def __init__(self) -> None:
+        self.layout: Layout | None = None
 
 
-def probe_sql(schema: KindSchema, db_schema: str | None) -> sql.Composed:
-    """A find by key (parameters: the key) that also shows whether the table has the default
-    layout: its key columns and ``doc``, nothing else (``read_probe`` reads it).
-
-    One statement where ``LAYOUT_QUERY`` and the select are two: on a new server session (a
-    Lambda's cold start) the catalog query costs about 1 ms more than this whole statement. Beside
-    ``t.*`` it reads the declared type of each key column and of ``doc`` (``pg_typeof`` shows a
-    domain as itself, where a result's column description shows its base type), the schema
-    ``LAYOUT_QUERY`` would look in, and the OID of the table it would find there.
-    """
-    names = (*schema.id_fields, "doc")
-    match = [
-        sql.SQL("t.{} = %s::{}").format(
-            sql.Identifier(field), sql.SQL("text" if key_type is str else "bigint")
-        )
-        for field, key_type in zip(schema.id_fields, schema.key_types, strict=True)
-    ]
-    return sql.SQL(
-        "SELECT to_regclass(quote_ident(COALESCE({db_schema}, current_schema())) || '.' || "
-        "quote_ident({kind}))::oid, COALESCE({db_schema}, current_schema()), {declared}, t.* "
-        "FROM (VALUES (1)) AS one LEFT JOIN {table} AS t ON {match}"
-    ).format(
-        db_schema=sql.Literal(db_schema),
-        kind=sql.Literal(schema.kind),
-        declared=sql.SQL(", ").join(
-            sql.SQL("pg_typeof(t.{})::oid").format(sql.Identifier(name)) for name in names
-        ),
-        table=sql.Identifier(db_schema, schema.kind) if db_schema else sql.Identifier(schema.kind),
-        match=sql.SQL(" AND ").join(match),
-    )
+def slot(key: Hashable) -> Slot:
+    """The process's slot for ``key`` (database, schema, kind schema)."""
+    return shared("kvstore_aurora.layout", key, Slot)
 
 
-def read_probe(
-    schema: KindSchema, result: pq.abc.PGresult, row: tuple[Any, ...]
-) -> tuple[Layout, tuple[Any, ...] | None] | None:
-    """From ``probe_sql``'s result: the layout, and the matching row in ``layout.selected``'s
-    order (``None``: no match). ``None`` when the table's layout is not provably the default one
-    (the caller then reads ``LAYOUT_QUERY``).
-
-    The layout is ``build_layout``'s from the rows ``LAYOUT_QUERY`` would return: every column is
-    a key column or ``doc`` of a supported type, declared as such (no domain), of the very table
-    ``LAYOUT_QUERY`` would read.
-    """
-    wanted = [name.encode() for name in (*schema.id_fields, "doc")]
-    first = 2 + len(wanted)
-    table_oid, namespace, declared = row[0], row[1], dict(zip(wanted, row[2:first], strict=True))
-    names = [bytes(result.fname(index) or b"") for index in range(first, result.nfields)]
-    if table_oid is None or sorted(names) != sorted(wanted):
-        return None
-    rows = []
-    for index, name in enumerate(names, first):
-        oid = result.ftype(index)
-        if result.ftable(index) != table_oid or oid not in _PROBED_TYPES or declared[name] != oid:
-            return None
-        rows.append((name.decode(), _PROBED_TYPES[oid], result.fmod(index), namespace))
-    layout = build_layout(schema, rows)
-    assert layout is not None  # rows is not empty
-    values = {column[0]: value for column, value in zip(rows, row[first:], strict=True)}
-    if values[schema.id_fields[0]] is None:  # no match: a matched row's key equals the parameter
-        return layout, None
-    return layout, tuple(values[name] for name in layout.selected)
+def cached(key: Hashable) -> Layout | None:
+    """The cached layout under ``key``, if read already."""
+    return slot(key).layout
 
 
-_cache: dict[tuple[Any, ...], Layout] = {}
-_cache_lock = threading.Lock()
-
-
-def read_layout(key: tuple[Any, ...]) -> Layout | None:
-    """The cached layout under ``key`` (configuration, schema, kind), if read already."""
-    return _cache.get(key)
-
-
-def remember(key: tuple[Any, ...], layout: Layout) -> None:
+def remember(key: Hashable, layout: Layout) -> None:
     """Cache ``layout`` under ``key``."""
-    with _cache_lock:
-        _cache[key] = layout
+    slot(key).layout = layout
 
 
-def forget(key: tuple[Any, ...]) -> None:
+def forget(key: Hashable) -> None:
     """Drop the cached layout under ``key`` (its table was dropped or changed)."""
-    with _cache_lock:
-        _cache.pop(key, None)
+    slot(key).layout = None

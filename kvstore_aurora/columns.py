@@ -1,0 +1,161 @@
+"""Column types and values: which Python values a column holds, and the JSON of ``doc``.
+
+A field lives in the column of its name when the table has one of a supported type (text, an
+integer type, numeric, double precision, boolean, jsonb); every other field lives in the ``jsonb``
+column ``doc``. A value fits a column when the column stores it without loss; ``Column.encode``
+returns ``UNFIT`` for one that does not.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from kvstore.values import INT64_MAX, INT64_MIN, number_from_text
+
+__all__ = ["KINDS", "UNFIT", "Column", "decimal", "dumps", "loads"]
+
+UNFIT: Any = object()
+"""What ``Column.encode`` returns for a value the column cannot hold."""
+
+DOUBLE_EXACT = 2**53
+"""Past this magnitude a double precision column does not hold every int."""
+
+INT_RANGES = {
+    "smallint": (-(2**15), 2**15 - 1),
+    "integer": (-(2**31), 2**31 - 1),
+    "bigint": (INT64_MIN, INT64_MAX),
+}
+KINDS = {
+    "text": "text",
+    "character varying": "text",
+    "smallint": "int",
+    "integer": "int",
+    "bigint": "int",
+    "numeric": "numeric",
+    "double precision": "double",
+    "boolean": "boolean",
+    "jsonb": "jsonb",
+}
+"""Column kind by the type's ``format_type`` name; other types are ``unsupported``."""
+_CASTS = {
+    "text": "text",
+    "int": "bigint",
+    "numeric": "numeric",
+    "double": "float8",
+    "boolean": "boolean",
+    "jsonb": "jsonb",
+}
+
+def _int(text: str) -> int | float:
+    """An integer literal: an int within the signed 64-bit range, else a float (as
+    ``number_from_text`` says, without its checks for a literal that has no point)."""
+    value = int(text)
+    return value if INT64_MIN <= value <= INT64_MAX else float(value)
+
+
+_decode = json.JSONDecoder(parse_int=_int, parse_float=number_from_text).decode
+"""One decoder for every document: ``json.loads`` with hooks builds a new decoder per call."""
+
+
+def loads(text: str | bytes) -> Any:
+    """JSON to canonical values (numbers through ``kvstore.values.number_from_text``)."""
+    # psycopg hands over bytes or a memoryview; the decoder takes only str (str() decodes either
+    # without copying a memoryview to bytes first).
+    return _decode(text if isinstance(text, str) else str(text, "utf-8"))
+
+
+dumps: Callable[[Any], str] = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":")
+).encode
+"""Canonical values to JSON (``repr`` of a float is exact, so floats round-trip).
+
+One encoder for every document: ``json.dumps`` with options builds a new encoder per call."""
+
+
+def decimal(value: int | float) -> Decimal:
+    """A canonical number as the exact ``Decimal`` its text means (a float by its ``repr``)."""
+    return Decimal(value) if type(value) is int else Decimal(repr(value))
+
+
+class Column:
+    """One real column: its name, SQL type name, value kind and numeric precision/scale."""
+
+    # A plain slotted class, not a NamedTuple: creating a NamedTuple class costs a cold start.
+    __slots__ = ("data_type", "kind", "name", "precision", "scale")
+
+    def __init__(
+        self,
+        name: str,
+        data_type: str,
+        kind: str,
+        precision: int | None = None,
+        scale: int | None = None,
+    ) -> None:
+        self.name = name
+        self.data_type = data_type
+        self.kind = kind
+        """``text``, ``int``, ``numeric``, ``double``, ``boolean``, ``jsonb`` or ``unsupported``."""
+        self.precision = precision
+        self.scale = scale
+
+    def __repr__(self) -> str:
+        return f"Column({self.name!r}, {self.data_type!r}, {self.kind!r})"
+
+    @property
+    def cast(self) -> sql.SQL:
+        """The cast that types a bound parameter for this column."""
+        return sql.SQL(_CASTS.get(self.kind, "text"))
+
+    @property
+    def numeric(self) -> bool:
+        """Whether the column holds numbers."""
+        return self.kind in ("int", "numeric", "double")
+
+    def encode(self, value: Any) -> Any:
+        """The parameter storing ``value`` (canonical, not None) in this column, or ``UNFIT``."""
+        kind = self.kind
+        if kind == "jsonb":
+            return Jsonb(value)
+        if kind == "text":
+            return value if isinstance(value, str) else UNFIT
+        if kind == "boolean":
+            return value if isinstance(value, bool) else UNFIT
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return UNFIT
+        if kind == "int":
+            low, high = INT_RANGES.get(self.data_type, (INT64_MIN, INT64_MAX))
+            return value if isinstance(value, int) and low <= value <= high else UNFIT
+        if kind == "double":
+            if isinstance(value, int) and abs(value) > DOUBLE_EXACT:
+                return UNFIT
+            return float(value)
+        if kind == "numeric":
+            return self._numeric(value)
+        return UNFIT
+
+    def _numeric(self, value: int | float) -> Any:
+        number = decimal(value)
+        if self.precision is not None and number:
+            scale = self.scale or 0
+            _sign, digits, exponent = number.normalize().as_tuple()
+            assert isinstance(exponent, int)
+            if -exponent > scale or len(digits) + exponent > self.precision - scale:
+                return UNFIT
+        return number
+
+    def decode(self, value: Any) -> Any:
+        """A canonical value from what psycopg read from this column."""
+        kind = self.kind
+        if kind == "numeric":
+            return number_from_text(str(value)) if value.is_finite() else float(value)
+        if kind == "double":
+            if value.is_integer() and INT64_MIN <= value <= INT64_MAX:
+                return int(value)
+            return value
+        return value

@@ -1,0 +1,459 @@
+"""Guarded writes (``kvstore.writes``) as single statements: the check of the guard on the key's
+live record and the write are one statement, which also returns the record it found when the
+guard did not hold.
+
+Every statement starts with ``WITH p AS (SELECT %s AS k0, ...)``: the key (and an update's
+increment amounts, ``a0``...) bound once and referenced as ``p.k0``. Then ``w``, the write:
+
+- a ``Put`` that may write on a key with no live record: ``INSERT ... ON CONFLICT (key) DO UPDATE
+  ... WHERE <the stored row is expired, or the guard holds on it>`` (``DO NOTHING`` for a create
+  without a ``ttl_field``), so a create takes an expired record's key;
+- a ``Put`` that needs a live record, and every ``Update``: ``UPDATE ... WHERE key AND live AND
+  guard [AND increments valid AND a size bound]`` (see ``update_sql``);
+- a ``Delete``: ``DELETE ... WHERE key AND live AND guard``.
+
+A single write ends with the outcome (``outcome_sql``: whether ``w`` wrote, and the key's row as
+the statement's snapshot shows it, read only when nothing was written); a transaction's step ends
+with ``SELECT 1 / (SELECT count(*) FROM w)``, which fails when the guard did not hold.
+
+The size rule of an ``Update`` (``check_item_size`` of the merged record) is kept by a bound the
+statement checks, never below the merged record's DynamoDB size: twice the stored ``doc``'s JSON
+text (a value's JSON text is at least half its item size; a one-digit number in a list is the
+worst case), plus the changes' exact size, plus 21 bytes an increment. The common update is then
+one autocommit statement; one whose bound reaches the limit (a stored record of about 200 KB of
+JSON or more) writes nothing, and the driver runs it again without the bound in a transaction
+whose COMMIT waits for core's exact check of the merged record
+(``AuroraDriver._update_checked``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from kvstore.conditions import Le, NotExpired
+from kvstore.errors import InvalidArgument
+from kvstore.plan import Conditions
+from kvstore.schema import KindSchema
+from kvstore.values import MAX_ITEM_SIZE, item_size
+from kvstore.writes import Check, Delete, Guard, Put, Update
+from kvstore_aurora import increments as inc
+from kvstore_aurora.columns import decimal, dumps
+from kvstore_aurora.layout import Layout
+from kvstore_aurora.predicates import ALIAS, Token, column_sql, condition, render
+from kvstore_aurora.upserts import json_source, replace_sql, stored_columns
+
+__all__ = ["Statement", "check_sql", "delete_sql", "put_sql", "update_sql"]
+
+_ALIAS = sql.Identifier(ALIAS)
+
+
+class Statement:
+    """A statement's shape (what its text depends on), parameters, and how to compose it."""
+
+    __slots__ = ("build", "params", "shape")
+
+    def __init__(self, shape: Any, params: list[Any], build: Callable[[], sql.Composable]) -> None:
+        self.shape = shape
+        self.params = params
+        self.build = build
+
+
+def _params_cte(layout: Layout, amounts: int) -> sql.Composable:
+    names = [
+        sql.SQL("%s::{} AS {}").format(column.cast, sql.Identifier(f"k{i}"))
+        for i, column in enumerate(layout.keys)
+    ]
+    names += [sql.SQL("%s::numeric AS {}").format(sql.Identifier(f"a{i}")) for i in range(amounts)]
+    return sql.SQL("WITH p AS (SELECT {})").format(sql.SQL(", ").join(names))
+
+
+def _key_match(layout: Layout) -> sql.Composable:
+    return sql.SQL(" AND ").join(
+        sql.SQL("{} = p.{}").format(column_sql(column.name), sql.Identifier(f"k{i}"))
+        for i, column in enumerate(layout.keys)
+    )
+
+
+def _tokens(layout: Layout, conditions: Conditions, params: list[Any]) -> tuple[Token, ...]:
+    return tuple(condition(layout, field, cond, params) for field, cond in conditions)
+
+
+def _all(layout: Layout, tokens: tuple[Token, ...]) -> sql.Composable:
+    if not tokens:
+        return sql.SQL("TRUE")
+    return sql.SQL("({})").format(sql.SQL(" AND ").join(render(layout, t) for t in tokens))
+
+
+def _live(schema: KindSchema, guard: Guard) -> Conditions:
+    ttl = schema.ttl_field
+    return () if ttl is None or guard.now is None else ((ttl, NotExpired(guard.now)),)
+
+
+def _expired(schema: KindSchema, guard: Guard) -> Conditions:
+    ttl = schema.ttl_field
+    return () if ttl is None or guard.now is None else ((ttl, Le(guard.now)),)
+
+
+def outcome_sql(layout: Layout, ctes: sql.Composable) -> sql.Composed:
+    """``ctes`` (ending with ``w``, the write; ``p`` precedes them) then one row: how many rows
+    ``w`` wrote, and the key's row as the statement's snapshot shows it (all NULL when there is
+    none, or when ``w`` wrote)."""
+    return sql.SQL(
+        "{}, {} SELECT (SELECT count(*) FROM w), {} FROM p "
+        "LEFT JOIN {} AS {} ON {} AND NOT EXISTS (SELECT 1 FROM w)"
+    ).format(
+        _params_cte(layout, 0),
+        ctes,
+        sql.SQL(", ").join(column_sql(name) for name in layout.selected),
+        layout.table,
+        _ALIAS,
+        _key_match(layout),
+    )
+
+
+def step_sql(layout: Layout, ctes: sql.Composable) -> sql.Composed:
+    """``ctes`` (ending with ``w``) as a transaction's step: an error (division by zero) when
+    ``w`` wrote nothing."""
+    return sql.SQL("{}, {} SELECT 1 / (SELECT count(*) FROM w)::int").format(
+        _params_cte(layout, 0), ctes
+    )
+
+
+def _w(write: sql.Composable) -> sql.Composed:
+    return sql.SQL("w AS ({})").format(write)
+
+
+def put_sql(layout: Layout, schema: KindSchema, op: Put, step: bool) -> Statement | None:
+    """The statement of a guarded ``Put`` (``None``: its guard can hold on nothing)."""
+    guard = op.guard
+    key = list(schema.key_of(op.record))
+    params: list[Any] = [*key, dumps(op.record)]
+    if guard.when_absent:
+        expired = _tokens(layout, _expired(schema, guard), params)
+        present = (
+            None if guard.when_present is None else _tokens(layout, guard.when_present, params)
+        )
+        shape: Any = ("put-insert", step, expired, present)
+
+        def build() -> sql.Composable:
+            parts = [_all(layout, expired)] if expired else []
+            if present is not None:
+                parts.append(_all(layout, present))
+            conflict: sql.Composable
+            if not parts:
+                conflict = sql.SQL("DO NOTHING")
+            else:
+                conflict = sql.SQL("{} WHERE {}").format(
+                    replace_sql(layout, always=True), sql.SQL(" OR ").join(parts)
+                )
+            write = _w(
+                sql.SQL("{} RETURNING 1").format(
+                    _insert(layout, json_source(layout, many=False), conflict)
+                )
+            )
+            return step_sql(layout, write) if step else outcome_sql(layout, write)
+
+        return Statement(shape, params, build)
+    if guard.when_present is None:
+        return None
+    live = _tokens(layout, _live(schema, guard), params)
+    present = _tokens(layout, guard.when_present, params)
+    shape = ("put-update", step, live, present)
+
+    def build_update() -> sql.Composable:
+        stored = [c.name for c in stored_columns(layout)] + (["doc"] if layout.has_doc else [])
+        keys = {column.name for column in layout.keys}
+        sets = [
+            sql.SQL("{0} = x.{0}").format(sql.Identifier(name))
+            for name in stored
+            if name not in keys
+        ] or [sql.SQL("{0} = {1}").format(sql.Identifier(stored[0]), column_sql(stored[0]))]
+        write = sql.SQL(
+            "UPDATE {} AS {} SET {} FROM p, ({}) AS x ({}) WHERE {} AND {} AND {} RETURNING 1"
+        ).format(
+            layout.table,
+            _ALIAS,
+            sql.SQL(", ").join(sets),
+            json_source(layout, many=False),
+            sql.SQL(", ").join(map(sql.Identifier, stored)),
+            _key_match(layout),
+            _all(layout, live),
+            _all(layout, present),
+        )
+        return step_sql(layout, _w(write)) if step else outcome_sql(layout, _w(write))
+
+    return Statement(shape, params, build_update)
+
+
+def _insert(layout: Layout, source: sql.Composable, conflict: sql.Composable) -> sql.Composed:
+    keys = [column.name for column in layout.keys]
+    return sql.SQL("INSERT INTO {} AS {} ({}) {} ON CONFLICT ({}) {}").format(
+        layout.table,
+        _ALIAS,
+        sql.SQL(", ").join(map(sql.Identifier, layout.selected)),
+        source,
+        sql.SQL(", ").join(map(sql.Identifier, keys)),
+        conflict,
+    )
+
+
+def delete_sql(layout: Layout, schema: KindSchema, op: Delete, step: bool) -> Statement:
+    """The statement of a ``Delete``: the record at the key, when the guard holds on it. A
+    guarded one first locks the row (``c``) and judges the guard there; as a step it also holds,
+    deleting nothing, when there is no live record and the guard allows that."""
+    guard = op.guard
+    params: list[Any] = list(op.key)
+    unconditional = guard.unconditional
+    live = () if unconditional else _tokens(layout, _live(schema, guard), params)
+    present = None if guard.when_present is None else _tokens(layout, guard.when_present, params)
+    shape = ("delete", step, unconditional, live, present, guard.when_absent)
+
+    def build() -> sql.Composable:
+        if unconditional:
+            ctes = _w(
+                sql.SQL("DELETE FROM {} AS {} USING p WHERE {} RETURNING 1").format(
+                    layout.table, _ALIAS, _key_match(layout)
+                )
+            )
+            if step:
+                return sql.SQL("{}, {} SELECT count(*) FROM w").format(_params_cte(layout, 0), ctes)
+            return outcome_sql(layout, ctes)
+        ctes = sql.SQL("{}, {}").format(
+            _locked(layout, live, present, "UPDATE"),
+            _w(
+                sql.SQL(
+                    "DELETE FROM {} AS {} USING p, c WHERE {} AND c.live AND c.ok RETURNING 1"
+                ).format(layout.table, _ALIAS, _key_match(layout))
+            ),
+        )
+        if not step:
+            return outcome_sql(layout, ctes)
+        return sql.SQL("{}, {} SELECT {}").format(
+            _params_cte(layout, 0), ctes, _holds(guard.when_absent, "EXISTS (SELECT 1 FROM w)")
+        )
+
+    return Statement(shape, params, build)
+
+
+def _locked(
+    layout: Layout, live: tuple[Token, ...], present: tuple[Token, ...] | None, strength: str
+) -> sql.Composed:
+    """``c``: the key's row locked (``FOR UPDATE`` or ``FOR SHARE``: the latest version, which
+    no other transaction can change until this one ends), whether it is live and whether the
+    guard's conditions hold on it."""
+    ok = sql.SQL("FALSE") if present is None else _all(layout, present)
+    return sql.SQL(
+        "c AS MATERIALIZED (SELECT {} AS live, {} AS ok FROM {} AS {}, p WHERE {} FOR {} OF {})"
+    ).format(
+        _all(layout, live),
+        ok,
+        layout.table,
+        _ALIAS,
+        _key_match(layout),
+        sql.SQL(strength),
+        _ALIAS,
+    )
+
+
+def _holds(when_absent: bool, done: str) -> sql.Composed:
+    """1 when ``done`` (the write happened), or when there is no live record and the guard allows
+    that; else a division by zero, which fails the transaction."""
+    return sql.SQL(
+        "1 / (CASE WHEN {} THEN 1 WHEN {} AND NOT EXISTS (SELECT 1 FROM c WHERE live) THEN 1 "
+        "ELSE 0 END)"
+    ).format(sql.SQL(done), sql.SQL("TRUE" if when_absent else "FALSE"))
+
+
+def check_sql(layout: Layout, schema: KindSchema, op: Check) -> Statement:
+    """A transaction's ``Check``: a step that fails unless the guard holds on the key's record,
+    which it locks (``FOR SHARE``) until the transaction ends."""
+    guard = op.guard
+    params: list[Any] = list(op.key)
+    live = _tokens(layout, _live(schema, guard), params)
+    present = None if guard.when_present is None else _tokens(layout, guard.when_present, params)
+    shape = ("check", live, present, guard.when_absent)
+
+    def build() -> sql.Composable:
+        return sql.SQL("{}, {} SELECT {}").format(
+            _params_cte(layout, 0),
+            _locked(layout, live, present, "SHARE"),
+            _holds(guard.when_absent, "EXISTS (SELECT 1 FROM c WHERE live AND ok)"),
+        )
+
+    return Statement(shape, params, build)
+
+
+# -- updates ---------------------------------------------------------------------------------------
+
+
+def update_sql(
+    layout: Layout, schema: KindSchema, op: Update, mode: str, bounded: bool = True
+) -> Statement:
+    """The statement of an ``Update``: ``mode`` ``"write"`` (returns ``(True, merged row)``, or
+    ``(False, current row)``, or nothing when no row has the key), ``"step"`` (a transaction's
+    step), ``"checked"`` (a step returning the merged row). ``bounded``: only when the size bound
+    shows the merged record is small enough."""
+    guard = op.guard
+    amounts = list(op.increments.items())
+    params: list[Any] = [*op.key, *(decimal(amount) for _field, amount in amounts)]
+    # SET: the doc's removes, sets and increments; the real columns' values.
+    doc_removes: list[str] = []
+    doc_sets: dict[str, Any] = {}
+    column_sets: list[str] = []
+    column_removes: list[str] = []
+    for field in op.removes:
+        place = layout.place(field)
+        if place.kind == "json" and place.column is None:
+            doc_removes.append(field)
+        elif place.kind in ("column", "json"):
+            column_removes.append(field)
+    for field, value in op.sets.items():
+        place = layout.place(field)
+        if place.kind == "json" and place.column is None:
+            doc_sets[field] = value
+        else:
+            column_sets.append(field)
+    for field, _amount in amounts:
+        if layout.place(field).kind == "none":
+            layout.encode(field, 0)  # raises: the table has no place for it
+    if doc_removes:
+        params.append(doc_removes)
+    if doc_sets:
+        params.append(Jsonb(doc_sets))
+    params += [layout.encode(field, op.sets[field]) for field in column_sets]
+    live = _tokens(layout, _live(schema, guard), params)
+    present = _tokens(layout, guard.when_present or (), params)
+    room = 0
+    if bounded:
+        # The merged record's fields come from the stored record (bounded in SQL by
+        # _size_bound), from the changes (sized here exactly) or from increments (a number is
+        # at most 21 bytes): their sum is never below the merged record's size.
+        changed = dict(zip(schema.id_fields, op.key, strict=True)) | op.sets
+        room = item_size(changed) + sum(len(field) + 21 for field, _amount in amounts)
+        room += sum(
+            len(column.name) + 21
+            for column in layout.columns.values()
+            if column.kind in ("int", "numeric", "double", "boolean")
+        )
+        params.append(room)
+    shape = (
+        "update",
+        mode,
+        tuple((field, type(amount) is int) for field, amount in amounts),
+        bool(doc_removes),
+        bool(doc_sets),
+        tuple(column_sets),
+        tuple(column_removes),
+        live,
+        present,
+        bounded,
+    )
+
+    def build() -> sql.Composable:
+        assignments, checks = _update_parts(layout, amounts, doc_removes, doc_sets)
+        assignments += [
+            sql.SQL("{} = %s::{}").format(sql.Identifier(field), _column(layout, field).cast)
+            for field in column_sets
+        ]
+        assignments += [sql.SQL("{} = NULL").format(sql.Identifier(f)) for f in column_removes]
+        if not assignments:
+            first = layout.keys[0].name
+            assignments.append(sql.SQL("{} = {}").format(sql.Identifier(first), column_sql(first)))
+        where = [_key_match(layout), _all(layout, live), _all(layout, present), *checks]
+        if bounded:
+            where.append(sql.SQL("{} + %s < {}").format(_size_bound(layout), MAX_ITEM_SIZE))
+        returned = sql.SQL(", ").join(column_sql(name) for name in layout.selected)
+        write = sql.SQL("UPDATE {} AS {} SET {} FROM p WHERE {} RETURNING {}").format(
+            layout.table,
+            _ALIAS,
+            sql.SQL(", ").join(assignments),
+            sql.SQL(" AND ").join(where),
+            returned,
+        )
+        head = sql.SQL("{}, w AS ({})").format(_params_cte(layout, len(amounts)), write)
+        names = sql.SQL(", ").join(sql.Identifier("w", name) for name in layout.selected)
+        if mode == "step":
+            return sql.SQL("{} SELECT 1 / (SELECT count(*) FROM w)::int").format(head)
+        if mode == "checked":
+            return sql.SQL(
+                "{} SELECT (1 / (SELECT count(*) FROM w))::int, {} FROM p LEFT JOIN w ON TRUE"
+            ).format(head, names)
+        return sql.SQL(
+            "{} SELECT TRUE, {} FROM w UNION ALL SELECT FALSE, {} FROM {} AS {}, p "
+            "WHERE {} AND NOT EXISTS (SELECT 1 FROM w)"
+        ).format(head, names, returned, layout.table, _ALIAS, _key_match(layout))
+
+    return Statement(shape, params, build)
+
+
+def _column(layout: Layout, field: str) -> Any:
+    column = layout.column(field)
+    if column is None:  # pragma: no cover: layout.encode raised already
+        raise InvalidArgument(f"field {field!r} has no column")
+    return column
+
+
+def _update_parts(
+    layout: Layout,
+    amounts: list[tuple[str, int | float]],
+    doc_removes: list[str],
+    doc_sets: dict[str, Any],
+) -> tuple[list[sql.Composable], list[sql.Composable]]:
+    """The assignments of ``doc`` and of incremented columns, and the increments' checks."""
+    assignments: list[sql.Composable] = []
+    checks: list[sql.Composable] = []
+    doc_increments: list[sql.Composable] = []
+    for number, (field, amount) in enumerate(amounts):
+        place = layout.place(field)
+        stored = inc.stored_number(place)
+        total = sql.SQL("({} + p.{})").format(stored, sql.Identifier(f"a{number}"))
+        result = inc.normalised(total)
+        column = None if place.kind == "json" else place.column
+        checks += [
+            inc.stored_ok(place),
+            inc.valid(stored, total, type(amount) is int),
+            inc.fits(column, result),
+        ]
+        if place.kind == "json" and place.column is None:
+            doc_increments += [sql.Literal(field), sql.SQL("to_jsonb({})").format(result)]
+        else:
+            assert place.column is not None
+            assignments.append(
+                sql.SQL("{} = {}").format(
+                    sql.Identifier(place.column.name), inc.as_column(place.column, result)
+                )
+            )
+    if doc_removes or doc_sets or doc_increments:
+        doc: sql.Composable = column_sql("doc")
+        if doc_removes:
+            doc = sql.SQL("({} - %s::text[])").format(doc)
+        if doc_sets:
+            doc = sql.SQL("({} || %s::jsonb)").format(doc)
+        if doc_increments:
+            doc = sql.SQL("({} || jsonb_build_object({}))").format(
+                doc, sql.SQL(", ").join(doc_increments)
+            )
+        assignments.insert(0, sql.SQL("doc = {}").format(doc))
+    return assignments, checks
+
+
+def _size_bound(layout: Layout) -> sql.Composable:
+    """Never below the stored record's item size: twice the JSON text of ``doc`` and of jsonb
+    columns (a value's item size is at most twice its JSON text, a one-digit number in a list
+    being the worst case), text columns' bytes and names (number and boolean columns are counted
+    in the parameter added to it)."""
+    parts: list[sql.Composable] = []
+    if layout.has_doc:
+        parts.append(sql.SQL("2 * octet_length({}::text)").format(column_sql("doc")))
+    for column in layout.columns.values():
+        name = column_sql(column.name)
+        size = len(column.name)
+        if column.kind == "jsonb":
+            parts.append(sql.SQL("coalesce(2 * octet_length({}::text) + {}, 0)").format(name, size))
+        elif column.kind == "text":
+            parts.append(sql.SQL("coalesce(octet_length({}) + {}, 0)").format(name, size))
+    return sql.SQL(" + ").join(parts) if parts else sql.SQL("0")

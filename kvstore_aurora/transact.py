@@ -1,0 +1,179 @@
+"""``transaction()`` on PostgreSQL: one transaction in one round trip.
+
+The operations go out in one pipeline: BEGIN, one statement per operation made to fail (a
+division by zero) when its guard does not hold (``kvstore_aurora.guarded``), COMMIT, then one
+Sync. The server runs them in order; the first that fails aborts the transaction, and its position
+is the first statement without a result. The record that explains the failure is read right after
+the ROLLBACK (a second round trip, on failure only).
+
+An update whose only fault was the size bound (``guarded.update_sql``), or a step refused by a
+record that changed in between, makes the transaction run again; an update then goes in *checked*
+mode, returning its merged record, and the COMMIT waits for core's exact size check. A deadlock
+with another transaction (nothing was applied) is tried again too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg import errors as pg
+from psycopg import sql
+
+from kvstore.backend import Conflict, Record
+from kvstore.errors import InvalidArgument
+from kvstore.values import check_item_size
+from kvstore.writes import Delete, Put, Update, Write, apply, key_of
+from kvstore_aurora.batch import transaction_sql
+from kvstore_aurora.connection import Connection, pipeline
+from kvstore_aurora.guarded import Statement, check_sql, delete_sql, put_sql, update_sql
+from kvstore_aurora.layout import check_rows, decode
+
+if TYPE_CHECKING:
+    from kvstore_aurora.driver import AuroraDriver
+
+__all__ = ["MAX_RUNS", "run_transaction", "step"]
+
+MAX_RUNS = 3
+"""Runs of one transaction at most (after a deadlock, a size bound, a record changed between)."""
+
+
+class _Failed(Exception):
+    """A run's step ``index`` refused (``current``: the record read after the rollback)."""
+
+    def __init__(self, index: int, current: Record | None) -> None:
+        super().__init__(index)
+        self.index = index
+        self.current = current
+
+
+class _Again(Exception):
+    """The run was rolled back for a reason that another run may not meet (a deadlock)."""
+
+
+def step(
+    driver: AuroraDriver, connection: Connection, op: Write, checked: bool
+) -> tuple[bytes, list[Any]]:
+    """``op`` as a statement of a transaction, which fails when its guard does not hold
+    (``checked``: an update also returns the merged row)."""
+    layout = driver._layout(connection)
+    schema = driver.schema
+    statement: Statement | None
+    if isinstance(op, Put):
+        check_rows(layout, (op.record,))
+        statement = put_sql(layout, schema, op, step=True)
+        if statement is None:  # its guard can hold on nothing
+            statement = Statement(("never",), [], lambda: sql.SQL("SELECT 1 / 0"))
+    elif isinstance(op, Update):
+        mode = "checked" if checked else "step"
+        statement = update_sql(layout, schema, op, mode, bounded=not checked)
+    elif isinstance(op, Delete):
+        statement = delete_sql(layout, schema, op, step=True)
+    else:
+        statement = check_sql(layout, schema, op)
+    query = driver._statement(layout, statement.shape, connection, statement.build)
+    return query, statement.params
+
+
+def _roll_back(connection: Connection, statement: str) -> None:
+    if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        with contextlib.suppress(psycopg.Error):  # else the pool drops the connection
+            connection.execute(statement, prepare=False)
+
+
+def _run(connection: Connection, ops: Sequence[tuple[AuroraDriver, Write]], checked: bool) -> None:
+    """One run of the transaction on ``connection``: ``_Failed`` or ``_Again`` when it rolled
+    back."""
+    # Every layout and statement first: a missing table fails before anything is sent.
+    steps = [step(driver, connection, op, checked) for driver, op in ops]
+    begin, commit, roll_back = transaction_sql(connection, "kvstore_transaction")
+    cursors: list[psycopg.Cursor[Any]] = []
+    failed: psycopg.Error | None = None
+    try:
+        with pipeline(connection):
+            try:
+                # Never prepared here: a statement psycopg prepares after one that fails in the
+                # same pipeline is skipped by the server, yet psycopg would take it as prepared.
+                connection.execute(begin, prepare=False)
+                for query, params in steps:
+                    cursors.append(connection.execute(query, params, prepare=False))
+                if not checked:
+                    connection.execute(commit, prepare=False)
+            except psycopg.Error as exc:  # a result read early: the pipeline's exit raises next
+                failed = exc
+    except psycopg.Error as exc:
+        failed = failed or exc
+    if failed is None and checked:
+        # Core's exact size check of every merged record, before the COMMIT.
+        for index, (cursor, (driver, op)) in enumerate(zip(cursors, ops, strict=True)):
+            if isinstance(op, Update):
+                row = cursor.fetchone()
+                assert row is not None
+                try:
+                    check_item_size(decode(driver._layout(connection), row[1:]))
+                except InvalidArgument:
+                    _roll_back(connection, roll_back)
+                    raise _Failed(index, driver.current(connection, op.key)) from None
+        connection.execute(commit, prepare=False)
+        return
+    if failed is None:
+        return
+    _roll_back(connection, roll_back)
+    if isinstance(failed, (pg.DeadlockDetected, pg.SerializationFailure)):
+        raise _Again() from failed
+    # The failing step: the first sent without a result, or the one whose sending raised.
+    index = next((i for i, cursor in enumerate(cursors) if cursor.pgresult is None), len(cursors))
+    if not isinstance(failed, pg.DivisionByZero) or index >= len(ops):
+        raise failed
+    driver, op = ops[index]
+    raise _Failed(index, driver.current(connection, key_of(driver.schema, op)))
+
+
+def run_transaction(owner: AuroraDriver, ops: Sequence[tuple[AuroraDriver, Write]]) -> None:
+    """Apply ``ops`` all together or not at all (see the module's docstring); ``Conflict`` with
+    ``index`` for the first operation whose guard does not hold."""
+
+    def run(connection: Connection) -> None:
+        checked = False
+        last: _Failed | None = None
+        for _attempt in range(MAX_RUNS):
+            try:
+                _run(connection, ops, checked)
+                return
+            except _Again:
+                continue
+            except _Failed as failure:
+                last = failure
+                driver, op = ops[failure.index]
+                try:
+                    merged = apply(driver.schema, op, failure.current)
+                except (Conflict, InvalidArgument):
+                    raise Conflict(failure.current, index=failure.index) from None
+                if merged is not None:
+                    try:
+                        check_rows(driver._layout(connection), (merged,))
+                    except InvalidArgument as exc:  # a value its column cannot hold
+                        exc.index = failure.index
+                        raise
+                # The guard holds on the record now: the size bound, or a change in between.
+                checked = checked or isinstance(op, Update)
+        if last is not None:
+            raise Conflict(last.current, index=last.index)
+        raise pg.DeadlockDetected("the transaction kept meeting deadlocks")
+
+    try:
+        owner.pool.run(run, retry=False)
+    except psycopg.Error as exc:
+        owner._mapped(exc, _kind_of(exc, ops))
+
+
+def _kind_of(exc: psycopg.Error, ops: Sequence[tuple[AuroraDriver, Write]]) -> str | None:
+    """The kind a missing table's error is about (the table named in the server's message)."""
+    if isinstance(exc, pg.UndefinedTable):
+        message = exc.diag.message_primary or ""
+        for driver, _op in ops:
+            if f'"{driver.schema.kind}"' in message:
+                return driver.schema.kind
+    return None
