@@ -5,27 +5,27 @@ boto3's ``TypeSerializer``/``TypeDeserializer`` are not used: they turn every nu
 (``1E+125`` comes back as 126 digits), and are slower than this direct walk.
 
 Writing: ``str`` -> ``S``, ``bool`` -> ``BOOL``, ``int`` -> ``N`` (``str``), ``float`` -> ``N``
-(``repr`` with an upper-case ``E``: the shortest decimal that reads back as the same float, never
-binary noise), ``list`` -> ``L``, ``dict`` -> ``M``, nested ``None`` -> ``NULL``. Reading: ``N`` ->
-``int`` when integral within the signed 64-bit range, else ``float``; sets written by other tools
-(``SS``/``NS``/``BS``) -> lists sorted in Python's order; ``B`` -> ``bytes`` (readable, not writable
-back: core refuses bytes); a top-level ``NULL`` -> absent.
+(the digits of ``repr``, the shortest decimal that reads back as the same float, never binary
+noise, in plain notation), ``list`` -> ``L``, ``dict`` -> ``M``, nested ``None`` -> ``NULL``. Reading: ``N``
+through ``kvstore.values.number_from_text`` (core's one rule for numbers read from text); sets
+written by other tools (``SS``/``NS``/``BS``) -> lists sorted in Python's order; ``B`` -> ``bytes``
+(readable, not writable back: core refuses bytes); a top-level ``NULL`` -> absent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from decimal import Decimal, InvalidOperation
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
-from kvstore.values import INT64_MAX, INT64_MIN
+from kvstore.values import number_from_text
 
 __all__ = [
     "AttributeValue",
     "Item",
     "from_attribute",
     "from_item",
-    "number",
+    "key_item",
     "to_attribute",
     "to_item",
 ]
@@ -46,7 +46,10 @@ def to_attribute(value: Any) -> AttributeValue:
     if kind is int:
         return {"N": str(value)}
     if kind is float:
-        return {"N": repr(value).upper()}  # "1E+20", as boto3 and DynamoDB write exponents
+        text = repr(value)
+        # Plain notation ("1" and 20 zeros for 1e20): what DynamoDB itself sends back, and what
+        # moto's arithmetic (an increment) can read.
+        return {"N": format(Decimal(text), "f") if "e" in text else text}
     if kind is dict:
         return {"M": {key: to_attribute(item) for key, item in value.items()}}
     if kind is list:
@@ -61,37 +64,20 @@ def to_item(record: Mapping[str, Any]) -> Item:
     return {name: to_attribute(value) for name, value in record.items() if value is not None}
 
 
-def number(text: str) -> int | float:
-    """A DynamoDB number as the contract reads it: ``int`` when integral in int64, else ``float``."""
-    if "." not in text and "e" not in text and "E" not in text:
-        whole = int(text)
-        return whole if INT64_MIN <= whole <= INT64_MAX else float(whole)
-    value = float(text)
-    if value.is_integer() and INT64_MIN <= value <= INT64_MAX:
-        # "1.0" is integral; "9007199254740993.5" only rounds to an integral float: ask Decimal.
-        try:
-            exact = Decimal(text)
-        except InvalidOperation:  # pragma: no cover - DynamoDB only sends valid numbers
-            return value
-        if exact == exact.to_integral_value():
-            return int(exact)
-    return value
-
-
 def _sorted(values: list[Any]) -> list[Any]:
     return sorted(values)
 
 
 _READERS: dict[str, Callable[[Any], Any]] = {
     "S": lambda raw: raw,
-    "N": number,
+    "N": number_from_text,
     "BOOL": lambda raw: raw,
     "NULL": lambda raw: None,
     "M": lambda raw: {key: from_attribute(item) for key, item in raw.items()},
     "L": lambda raw: [from_attribute(item) for item in raw],
     "B": bytes,
     "SS": _sorted,
-    "NS": lambda raw: sorted(number(text) for text in raw),
+    "NS": lambda raw: sorted(number_from_text(text) for text in raw),
     "BS": lambda raw: sorted(bytes(item) for item in raw),
 }
 
@@ -111,3 +97,8 @@ def from_item(item: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         if value is not None:
             record[name] = value
     return record
+
+
+def key_item(fields: Sequence[str], key: Sequence[Any]) -> Item:
+    """The wire form of a key: ``fields`` (the id fields, or an index's) with their values."""
+    return {field: to_attribute(value) for field, value in zip(fields, key, strict=True)}

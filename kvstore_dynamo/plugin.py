@@ -1,4 +1,4 @@
-"""Registers the ``dynamo`` backend; cheap to import (boto3 loads when a store is opened)."""
+"""Registers the ``dynamo`` backend; cheap to import (botocore loads when a store is opened)."""
 
 from __future__ import annotations
 
@@ -12,5 +12,12 @@ __all__ = ["kvstore_register_backends"]
 
 @hookimpl
 def kvstore_register_backends(register: Callable[[Backend], None]) -> None:
-    """Register the ``dynamo`` backend (options: see ``kvstore_dynamo.store.open_driver``)."""
-    register(LazyBackend("dynamo", "kvstore_dynamo.store:open_driver", extra="dynamo"))
+    """Register the ``dynamo`` backend (its options: ``kvstore_dynamo.driver.open_driver``)."""
+    register(
+        LazyBackend(
+            "dynamo",
+            "kvstore_dynamo.driver:open_driver",
+            extra="dynamo",
+            settings="kvstore_dynamo.settings:describe",
+        )
+    )

@@ -1,0 +1,314 @@
+"""Core's guarded writes as DynamoDB requests: one request each, the guard a ConditionExpression.
+
+- ``Put``: PutItem; ``Delete``: DeleteItem; both with ``ReturnValuesOnConditionCheckFailure=
+  ALL_OLD``, so a refusal reports the record it found without a second read (on a server that
+  lacks it, a consistent GetItem right after).
+- ``Update``: UpdateItem (``SET``, ``REMOVE``, ``SET #f = if_not_exists(#f, 0) + n`` for an
+  increment), its condition the guard and each increment's validity (``increment_checks``). It
+  asks for ``ALL_OLD``: the record after the update is that one with the changes applied (the
+  update is atomic), computed by core's own rules, and the old values are what puts the record
+  back in the one case DynamoDB stores what the contract refuses: a record of exactly 409,600
+  bytes (DynamoDB's limit is inclusive, the contract's strict), or, on servers that do not check
+  numbers (moto), an increment's result outside the number rules. A reader racing that
+  restoring write could see the refused record briefly.
+- ``Check``: a consistent GetItem judged here (it writes nothing, so reading is the whole step).
+- a transaction: one TransactWriteItems (a ``ClientRequestToken`` makes botocore's retries
+  idempotent); the first ``ConditionalCheckFailed`` of its ``CancellationReasons`` is the op that
+  failed, reported with the record it found. It returns no values, so an update in it that
+  leaves a record of exactly 409,600 bytes is stored (see docs/DECISIONS.md, DynamoDB).
+- ``remove_one``: the remove of one whole key, one DeleteItem whose condition is the read's
+  filters (the record live and matching): no read first.
+
+Retries (``kvstore_dynamo.retries``): botocore sends a PutItem or DeleteItem again after a failure
+that may have reached the server (the same record stored, the same key deleted: idempotent); a
+conditional one refused on its retry is reported as ``Conflict(retried=True)``, since the first
+attempt may be what refused it. An UpdateItem is sent again only when it is idempotent: no
+increment, and a condition on no field it changes (``repeatable``); otherwise the failure is
+raised (``BackendUnavailable``: it may have been applied).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from kvstore.backend import Conflict, Key, KindSchema, Record
+from kvstore.errors import BackendUnavailable, InvalidArgument, StoreError
+from kvstore.plan import Conditions
+from kvstore.writes import Delete, Guard, Put, Update, Write, key_of, merged
+from kvstore_dynamo.codec import Item, from_item, key_item, to_item
+from kvstore_dynamo.errors import error_code, error_message, retried, validation_error
+from kvstore_dynamo.expressions import (
+    Expression,
+    guard_expression,
+    increment_checks,
+    update_expression,
+)
+from kvstore_dynamo.retries import once
+
+__all__ = ["Writer", "repeatable", "transact", "transact_items"]
+
+_FAILED = "ConditionalCheckFailedException"
+
+
+def _old(exc: ClientError) -> Record | None:
+    item = exc.response.get("Item")
+    return from_item(item) if item else None  # type: ignore[arg-type]
+
+
+class Writer:
+    """Writes to one table of one kind; ``old_on_failure`` is False once the server has said it
+    does not know ``ReturnValuesOnConditionCheckFailure``."""
+
+    def __init__(self, schema: KindSchema, table: str) -> None:
+        self.schema = schema
+        self.table = table
+        self.old_on_failure = True
+
+    def _key(self, op: Write) -> Item:
+        return key_item(self.schema.id_fields, key_of(self.schema, op))
+
+    def _get(self, client: Any, key: Item) -> Record | None:
+        item = client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+        return from_item(item) if item else None
+
+    def _conditional(
+        self, client: Any, call: str, params: dict[str, Any], key: Item
+    ) -> dict[str, Any]:
+        """``client.<call>(**params)``; a failed condition becomes ``Conflict`` with the record
+        at ``key`` the server found (read right after on a server without ALL_OLD on failure)."""
+        operation = getattr(client, call)
+        try:
+            if self.old_on_failure and "ConditionExpression" in params:
+                try:
+                    response: dict[str, Any] = operation(
+                        **params, ReturnValuesOnConditionCheckFailure="ALL_OLD"
+                    )
+                    return response
+                except ClientError as exc:
+                    message = error_message(exc)
+                    if error_code(exc) != "ValidationException" or (
+                        "ReturnValuesOnConditionCheckFailure" not in message
+                    ):
+                        raise
+                    self.old_on_failure = False
+            done: dict[str, Any] = operation(**params)
+            return done
+        except ClientError as exc:
+            if error_code(exc) != _FAILED:
+                raise
+            current = _old(exc) if self.old_on_failure else self._get(client, key)
+            raise Conflict(current, retried=retried(exc)) from None
+
+    def write(self, client: Any, op: Write) -> Record | None:
+        """Apply ``op`` when its guard holds (``Conflict`` otherwise); an update returns the
+        record it leaves."""
+        if isinstance(op, Put):
+            if op.guard.unconditional:  # a plain put: the hot path, nothing to build
+                client.put_item(TableName=self.table, Item=to_item(op.record))
+                return None
+            expr = Expression()
+            params: dict[str, Any] = {"TableName": self.table, "Item": to_item(op.record)}
+            condition = guard_expression(expr, self.schema, op.guard)
+            if condition is not None:
+                params.update(ConditionExpression=condition, **expr.params())
+            self._conditional(client, "put_item", params, self._key(op))
+            return None
+        if isinstance(op, Update):
+            return self._update(client, op)
+        if isinstance(op, Delete):
+            expr = Expression()
+            params = {"TableName": self.table, "Key": self._key(op)}
+            condition = guard_expression(expr, self.schema, op.guard)
+            if condition is not None:
+                params.update(ConditionExpression=condition, **expr.params())
+            self._conditional(client, "delete_item", params, params["Key"])
+            return None
+        current = self._get(client, self._key(op))
+        if not op.guard.holds(self.schema, current):
+            raise Conflict(current)
+        return None
+
+    def _update(self, client: Any, op: Update) -> Record:
+        key = self._key(op)
+        if not (op.sets or op.removes or op.increments):
+            current = self._get(client, key)  # nothing to change: reading is the whole step
+            if not op.guard.holds(self.schema, current):
+                raise Conflict(current)
+            assert current is not None
+            return current
+        expr = Expression()
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": key,
+            "UpdateExpression": update_expression(expr, op.sets, op.removes, op.increments),
+            "ReturnValues": "ALL_OLD",
+        }
+        checks = increment_checks(expr, op.increments)
+        condition = guard_expression(expr, self.schema, op.guard, checks)
+        assert condition is not None  # an update's guard needs a live record
+        params["ConditionExpression"] = condition
+        params.update(expr.params())
+        if repeatable(self.schema, op):
+            response = self._conditional(client, "update_item", params, key)
+        else:
+            with once("UpdateItem"):
+                response = self._conditional(client, "update_item", params, key)
+        old: Item = response.get("Attributes") or {}
+        try:
+            return merged(self.schema, op, from_item(old))
+        except InvalidArgument:
+            self._restore(client, key, old, op)
+            raise
+
+    def remove_one(self, client: Any, key: Key, filters: Conditions) -> int:
+        """Delete the record at ``key`` when it is live and matches ``filters`` (core's, its
+        expiry among them), in one conditional DeleteItem; 1 when it did, else 0."""
+        expr = Expression()
+        condition = guard_expression(expr, self.schema, Guard(filters, False))
+        assert condition is not None  # it needs a live record
+        wire = key_item(self.schema.id_fields, key)
+        try:
+            client.delete_item(
+                TableName=self.table, Key=wire, ConditionExpression=condition, **expr.params()
+            )
+        except ClientError as exc:
+            if error_code(exc) != _FAILED:
+                raise
+            if not retried(exc):
+                return 0
+            # An attempt before the refused one may have deleted the record. A record still at
+            # the key means it did not (it is not a match); none leaves the count unknown.
+            if self._get(client, wire) is not None:
+                return 0
+            raise BackendUnavailable(
+                f"the remove of {self.schema.kind} key {key!r} was sent again after its answer "
+                "was lost, and the retry found no record: the first attempt may have removed "
+                "it or not (the record is gone either way)"
+            ) from exc
+        return 1
+
+    def _restore(self, client: Any, key: Item, old: Item, op: Update) -> None:
+        """Put the fields ``op`` touched back as they were in ``old`` (undoing an update the
+        server stored but the contract refuses)."""
+        fields = [*op.sets, *op.removes, *op.increments]
+        expr = Expression()
+        back = [f for f in fields if f in old]
+        gone = [f for f in fields if f not in old]
+        clauses = []
+        if back:
+            clauses.append(
+                "SET " + ", ".join(f"{expr.name(f)} = {expr.attribute(old[f])}" for f in back)
+            )
+        if gone:
+            clauses.append("REMOVE " + ", ".join(expr.name(f) for f in gone))
+        try:
+            client.update_item(
+                TableName=self.table,
+                Key=key,
+                UpdateExpression=" ".join(clauses),
+                ConditionExpression=f"attribute_exists({expr.name(self.schema.partition)})",
+                **expr.params(),
+            )
+        except ClientError as exc:
+            # A failed condition means the record was removed meanwhile: nothing left to undo.
+            if error_code(exc) != _FAILED:
+                raise
+
+
+def repeatable(schema: KindSchema, op: Update) -> bool:
+    """Whether sending ``op`` twice leaves what sending it once does, and refuses nothing the
+    first did not: no increment, and its condition reads no field it sets or removes (the
+    expiry field included)."""
+    if op.increments:
+        return False
+    changed = {*op.sets, *op.removes}
+    if schema.ttl_field in changed:
+        return False
+    return not any(field in changed for field, _ in op.guard.when_present or ())
+
+
+def _item(schema: KindSchema, table: str, op: Write) -> dict[str, Any]:
+    """One TransactItems entry for ``op``."""
+    expr = Expression()
+    key = key_item(schema.id_fields, key_of(schema, op))
+    body: dict[str, Any] = {"TableName": table}
+    if isinstance(op, Put):
+        action = "Put"
+        body["Item"] = to_item(op.record)
+        condition = guard_expression(expr, schema, op.guard)
+    elif isinstance(op, Update) and (op.sets or op.removes or op.increments):
+        action = "Update"
+        body["Key"] = key
+        body["UpdateExpression"] = update_expression(expr, op.sets, op.removes, op.increments)
+        condition = guard_expression(expr, schema, op.guard, increment_checks(expr, op.increments))
+    elif isinstance(op, Delete):
+        action = "Delete"
+        body["Key"] = key
+        condition = guard_expression(expr, schema, op.guard)
+    else:  # a Check, or an update with nothing to change: a condition alone
+        action = "ConditionCheck"
+        body["Key"] = key
+        condition = guard_expression(expr, schema, op.guard)
+        if condition is None:  # a check that always holds
+            name = expr.name(schema.partition)
+            condition = f"attribute_exists({name}) OR attribute_not_exists({name})"
+    if condition is not None:
+        body["ConditionExpression"] = condition
+        body["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    body.update(expr.params())
+    return {action: body}
+
+
+def transact_items(ops: Sequence[tuple[KindSchema, str, Write]]) -> list[dict[str, Any]]:
+    """The TransactItems of ``ops`` (each op with its kind's schema and table)."""
+    return [_item(schema, table, op) for schema, table, op in ops]
+
+
+def transact(client: Any, ops: Sequence[tuple[KindSchema, str, Write]]) -> None:
+    """Apply ``ops`` in one TransactWriteItems, all or nothing; ``Conflict(current, index=i)``
+    for the first op whose condition failed."""
+    try:
+        client.transact_write_items(
+            TransactItems=transact_items(ops), ClientRequestToken=str(uuid.uuid4())
+        )
+    except ClientError as exc:
+        if error_code(exc) != "TransactionCanceledException":
+            raise
+        reasons: list[dict[str, Any]] = exc.response.get("CancellationReasons") or []  # type: ignore[assignment]
+        for index, reason in enumerate(reasons):
+            if reason.get("Code") == "ConditionalCheckFailed":
+                item = reason.get("Item")
+                raise Conflict(from_item(item) if item else None, index=index) from None
+        raise _cancelled(exc, reasons, ops) from exc
+
+
+def _cancelled(
+    exc: ClientError,
+    reasons: list[dict[str, Any]],
+    ops: Sequence[tuple[KindSchema, str, Write]],
+) -> StoreError:
+    """The error of a transaction cancelled for another reason than a failed condition."""
+    for index, reason in enumerate(reasons):
+        code = str(reason.get("Code") or "None")
+        if code == "None":
+            continue
+        table = ops[index][1] if index < len(ops) else "?"
+        message = str(reason.get("Message") or code)
+        error: StoreError
+        if code == "ValidationError":
+            error = validation_error(message, table) or StoreError(
+                f"DynamoDB refused the transaction's operation {index} on {table!r}: {message}"
+            )
+        elif code in ("TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"):
+            error = BackendUnavailable(
+                f"DynamoDB cancelled the transaction ({code} on {table!r}): try again"
+            )
+        else:
+            error = StoreError(f"DynamoDB cancelled the transaction ({code}): {message}")
+        error.index = index
+        return error
+    return StoreError(f"DynamoDB cancelled the transaction: {error_message(exc)}")
