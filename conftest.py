@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from kvstore.testing.dynamodb_local import DynamoDBLocal
+    from kvstore.testing._servers.dynamodb_local import DynamoDBLocal
 
 pytest_plugins = ["kvstore.testing.plugin"]
 
@@ -17,7 +17,7 @@ pytest_plugins = ["kvstore.testing.plugin"]
 @pytest.fixture(scope="session")
 def dynamodb_local(pytestconfig: pytest.Config) -> Iterator[DynamoDBLocal]:
     """One DynamoDB Local for the whole run (installed and started when needed; never skipped)."""
-    from kvstore.testing.dynamodb_local import start
+    from kvstore.testing._servers.dynamodb_local import start
 
     server = start(Path(pytestconfig.rootpath) / ".cache" / "dynamodb-local")
     yield server

@@ -10,93 +10,105 @@ from typing import Any, ClassVar
 import pytest
 
 from kvstore import ConfigError, create_store
-from kvstore.backend import Backend, Driver, Filters, Key, KindSchema, Record
-from kvstore.errors import AlreadyExists, NotFound
+from kvstore.backend import (
+    Backend,
+    Driver,
+    Key,
+    KindSchema,
+    Plan,
+    Record,
+    UnknownOption,
+    missing_table,
+)
+from kvstore.errors import InvalidArgument
 from kvstore.hookspecs import hookimpl
-from kvstore.records import matches
 from kvstore.testing import BackendFixtures, ContractTests, registered
+from kvstore.writes import Check, Conflict, Put, Update, Write, apply, key_of
 
 pytest_plugins = ["pytester"]
 
 
 class TinyDriver(Driver):
-    """A minimal correct driver: one dict of key -> record per kind, under one lock."""
+    """A minimal correct driver: one dict of key -> record per kind, under one lock.
+
+    What a third-party backend that keeps records in memory needs: ``Plan.selects`` decides what a
+    read selects and ``kvstore.writes.apply`` what a write leaves, so every rule stays in core.
+    """
 
     tables: ClassVar[dict[str, dict[Key, Record]]] = {}
     lock = threading.RLock()
     batch_size = 3  # small, so batch calls really work in several chunks
 
+    @property
+    def transaction_scope(self) -> str:
+        return "tiny"
+
     def _table(self) -> dict[Key, Record]:
         if self.schema.kind not in self.tables:
-            raise ConfigError(f"no table for {self.schema.kind!r}: call store.ensure()")
+            raise missing_table(self.schema.kind, "the tiny backend", "create it")
         return self.tables[self.schema.kind]
 
-    def _keys(self, filters: Filters) -> list[Key]:
-        return [key for key, record in self._table().items() if matches(record, filters)]
+    def _selected(self, plan: Plan) -> list[Key]:
+        table = self._table()
+        keys = [key for key, record in table.items() if plan.selects(record)]
+        if plan.descending is not None:
+            keys.sort(key=lambda key: plan.position(table[key]), reverse=plan.descending)
+            keys = [key for key in keys if plan.after_start(table[key])]
+        return keys
 
     def ensure(self) -> None:
         with self.lock:
             self.tables.setdefault(self.schema.kind, {})
 
-    def select(self, filters: Filters, limit: int | None = None) -> Iterator[Record]:
+    def read(self, plan: Plan) -> Iterator[Record]:
         with self.lock:
-            found = [copy.deepcopy(self._table()[key]) for key in self._keys(filters)]
-        yield from found[:limit]
+            found = [copy.deepcopy(self._table()[key]) for key in self._selected(plan)]
+        yield from found
 
-    def count(self, filters: Filters) -> int:
+    def count(self, plan: Plan) -> int:
         with self.lock:
-            return len(self._keys(filters))
+            return len(self._selected(plan))
 
-    def find_in(self, field: str, values: Sequence[Any]) -> Iterator[Record]:
+    def delete(self, plan: Plan) -> int:
         with self.lock:
-            table = self._table()
-            found = [r for r in table.values() if any(matches(r, {field: v}) for v in values)]
-            return iter(copy.deepcopy(found))
-
-    def put(self, record: Record) -> None:
-        with self.lock:
-            self._table()[self.schema.key_of(record)] = copy.deepcopy(record)
-
-    def create(self, record: Record) -> None:
-        with self.lock:
-            if self.schema.key_of(record) in self._table():
-                raise AlreadyExists("taken")
-            self.put(record)
-
-    def update(
-        self, key: Key, sets: Record, removes: Sequence[str], check: Callable[[Record], None]
-    ) -> Record:
-        with self.lock:
-            if key not in self._table():
-                raise NotFound("no such key")
-            merged = copy.deepcopy(self._table()[key]) | copy.deepcopy(sets)
-            for name in removes:
-                merged.pop(name, None)
-            check(merged)
-            self._table()[key] = merged
-            return copy.deepcopy(merged)
-
-    def remove(self, filters: Filters) -> int:
-        with self.lock:
-            doomed = self._keys(filters)
+            doomed = self._selected(plan)
             for key in doomed:
                 del self._table()[key]
             return len(doomed)
 
-    def remove_in(self, field: str, values: Sequence[Any]) -> int:
+    def write(self, op: Write) -> Record | None:
+        key = key_of(self.schema, op)
         with self.lock:
-            return sum(self.remove({field: value}) for value in values)
+            after = apply(self.schema, op, copy.deepcopy(self._table().get(key)))
+            self._store(key, op, after)
+        return copy.deepcopy(after) if isinstance(op, Update) else None
 
-    def truncate(self) -> int:
-        with self.lock:
-            count = len(self._table())
-            self._table().clear()
-            return count
+    def _store(self, key: Key, op: Write, after: Record | None) -> None:
+        if after is None:
+            self._table().pop(key, None)
+        else:
+            self._table()[key] = copy.deepcopy(after)
 
     def put_many(self, records: Sequence[Record]) -> None:
         with self.lock:
             for record in records:
-                self.put(record)
+                self._table()[self.schema.key_of(record)] = copy.deepcopy(record)
+
+    def transact(self, ops: Sequence[tuple[Driver, Write]]) -> None:
+        with self.lock:
+            done = []
+            for index, (driver, op) in enumerate(ops):
+                assert isinstance(driver, TinyDriver)
+                key = key_of(driver.schema, op)
+                current = copy.deepcopy(driver._table().get(key))
+                try:
+                    after = apply(driver.schema, op, current)
+                except (Conflict, InvalidArgument):
+                    raise Conflict(current, index=index) from None
+                if not isinstance(op, Check):
+                    done.append((driver, key, op, after))
+            for driver, key, op, after in done:
+                driver._store(key, op, after)
 
     def native(self) -> dict[Key, Record]:
         return self._table()
@@ -105,22 +117,19 @@ class TinyDriver(Driver):
 class UpdateReplaces(TinyDriver):
     """Broken: ``update`` replaces the record with the changes instead of merging them."""
 
-    def update(
-        self, key: Key, sets: Record, removes: Sequence[str], check: Callable[[Record], None]
-    ) -> Record:
-        with self.lock:
-            if key not in self._table():
-                raise NotFound("no such key")
-            replaced = dict(zip(self.schema.id_fields, key, strict=True)) | copy.deepcopy(sets)
-            self._table()[key] = replaced
-            return copy.deepcopy(replaced)
+    def _store(self, key: Key, op: Write, after: Record | None) -> None:
+        if isinstance(op, Update) and after is not None:
+            after = dict(zip(self.schema.id_fields, key, strict=True)) | op.sets
+        super()._store(key, op, after)
 
 
 class CreateOverwrites(TinyDriver):
     """Broken: ``create`` overwrites a taken key instead of raising ``AlreadyExists``."""
 
-    def create(self, record: Record) -> None:
-        self.put(record)
+    def write(self, op: Write) -> Record | None:
+        if isinstance(op, Put):
+            op = Put(op.record)  # the guard dropped
+        return super().write(op)
 
 
 class NoTableCheck(TinyDriver):
@@ -142,8 +151,16 @@ class TinyBackend:
 
     def open(self, schema: KindSchema, options: Mapping[str, Any]) -> Driver:
         if options:
-            raise TypeError(f"the {self.name} backend takes no options, got {sorted(options)}")
+            raise UnknownOption(self.name, sorted(options), ())
         return self.driver(schema)
+
+    def describe(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def migrate(self, kinds: Sequence[Driver], options: Mapping[str, Any]) -> str:
+        for driver in kinds:
+            driver.ensure()
+        return "ensured"
 
 
 BROKEN = {"tiny_update_replaces": UpdateReplaces, "tiny_create_overwrites": CreateOverwrites}
@@ -208,3 +225,14 @@ def test_a_broken_backend_fails_the_suite(
     assert outcomes.get("passed", 0) > 0  # the suite ran; only the broken rules fail
     failed = [line for line in result.outlines if line.startswith("FAILED")]
     assert any(must_fail in line for line in failed), failed
+
+
+def test_the_suites_failures_show_the_values_compared(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_broken=SUITE_ON.format(name="tiny_update_replaces"))
+    result = pytester.runpytest_inprocess(
+        "-p", "kvstore.testing.plugin", "-p", "no:cacheprovider", "-k", "update_merges"
+    )
+    output = result.stdout.str()
+    assert result.parseoutcomes().get("failed", 0) == 1, output
+    # Rewritten: the assertion shows both sides, as in a test module, not a bare AssertionError.
+    assert "AssertionError: assert (" in output, output

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from kvstore import memory
+from kvstore.backends.memory import driver as memory
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

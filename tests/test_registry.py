@@ -78,7 +78,9 @@ class GhostPlugin:
 
     @hookimpl
     def kvstore_register_backends(self, register: Callable[[Backend], None]) -> None:
-        register(LazyBackend("ghost", "kvstore_ghost_driver_not_installed:open_driver", "ghost"))
+        register(
+            LazyBackend("ghost", "kvstore_ghost_driver_not_installed:open_driver", extra="ghost")
+        )
 
 
 @pytest.fixture
@@ -210,7 +212,10 @@ def test_entry_points_are_read_from_dist_info_directories_and_zips(
 
 
 def test_an_entry_point_names_a_module_or_an_attribute_path() -> None:
-    assert registry._load("kvstore.sqlite") is sys.modules["kvstore.sqlite"]
+    assert (
+        registry._load("kvstore.backends.sqlite.plugin")
+        is sys.modules["kvstore.backends.sqlite.plugin"]
+    )
     assert registry._load("kvstore.hookspecs:hookimpl.project_name") == "kvstore"
 
 
@@ -254,7 +259,7 @@ TWINS = {
 def _target(name: str) -> str:
     backend = registry.get_backend(name)
     assert isinstance(backend, LazyBackend)
-    return backend.target
+    return backend.driver
 
 
 @pytest.mark.usefixtures("fresh_registry")
@@ -270,8 +275,8 @@ def test_get_backend_loads_only_the_plugin_named_like_the_backend(
     # Listing every backend loads the rest, and the plugin named "twin" still provides "twin",
     # though "first" registers the name earlier in sys.path order.
     assert isinstance(registry.backends()["twin"], LazyBackend)
-    assert registry.backends()["twin"].target == "from_twin:open"  # type: ignore[attr-defined]
-    assert registry.backends()["solo"].target == "from_third:open"  # type: ignore[attr-defined]
+    assert registry.backends()["twin"].driver == "from_twin:open"  # type: ignore[attr-defined]
+    assert registry.backends()["solo"].driver == "from_third:open"  # type: ignore[attr-defined]
     registry.reset()
     assert _target("twin") == "from_twin:open"
 
@@ -282,7 +287,7 @@ def test_every_plugin_loads_before_the_shortcut_and_gives_the_same_answer(
 ) -> None:
     site = _site(tmp_path, TWINS)
     monkeypatch.setattr(sys, "path", [site])
-    assert registry.backends()["twin"].target == "from_twin:open"  # type: ignore[attr-defined]
+    assert registry.backends()["twin"].driver == "from_twin:open"  # type: ignore[attr-defined]
     assert _target("twin") == "from_twin:open"
 
 
@@ -314,8 +319,8 @@ def test_opening_a_store_imports_no_other_backends_plugin() -> None:
     code = (
         "import sys, kvstore\n"
         "kvstore.create_store('abc', backend='sqlite')\n"
-        "others = {'kvstore.memory', 'kvstore_aurora.plugin', 'kvstore_dynamo.plugin'}\n"
-        "assert 'kvstore.sqlite' in sys.modules\n"
+        "others = {'kvstore.backends.memory.plugin', 'kvstore_aurora.plugin', 'kvstore_dynamo.plugin'}\n"
+        "assert 'kvstore.backends.sqlite.plugin' in sys.modules\n"
         "assert not others & set(sys.modules), sorted(others & set(sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)

@@ -1,4 +1,5 @@
-"""Every command of ``kvstore`` on the embedded default (sqlite), through click's runner."""
+"""Every command of ``kvstore`` on the embedded default (sqlite), through click's runner: what each
+prints on stdout (data as JSON lines, one JSON summary for a command that writes or counts)."""
 
 from __future__ import annotations
 
@@ -17,17 +18,22 @@ def test_every_command_has_help(run: Run) -> None:
     for name in cli.commands:
         result = run(name, "--help")
         assert result.exit_code == 0, name
-        assert f"Usage: cli {name}" in result.stdout or f"{name} [OPTIONS]" in result.stdout
+        assert f"{name} [OPTIONS]" in result.stdout
 
 
 def test_backends_says_which_is_selected_and_why(run: Run, db: Path) -> None:
     result = run("backends")
     assert result.exit_code == 0
-    assert f"* {DEFAULT_BACKEND}" in result.stdout
-    assert "STORE_BACKEND is unset" in result.stdout
-    assert str(db) in result.stdout
-    for name in ("memory", "sqlite", "aurora", "dynamo"):
-        assert name in result.stdout
+    entries = {entry["name"]: entry for entry in lines(result.stdout)}
+    assert {"memory", "sqlite", "aurora", "dynamo"} <= set(entries)
+    assert entries[DEFAULT_BACKEND]["selected"] is True
+    assert "STORE_BACKEND is unset" in entries[DEFAULT_BACKEND]["why"]
+    assert entries[DEFAULT_BACKEND]["settings"] == {"path": str(db)}
+    assert [name for name, entry in entries.items() if entry["selected"]] == [DEFAULT_BACKEND]
+    assert run("backends", "--json").stdout == result.stdout  # the old flag still works
+    table = run("backends", "--format", "table").stdout.splitlines()
+    assert table[0].split() == ["name", "extra", "selected", "why", "settings"]
+    assert any(line.startswith("sqlite") and str(db) in line for line in table)
 
 
 def test_backends_follows_store_backend_and_masks_the_password(
@@ -36,7 +42,7 @@ def test_backends_follows_store_backend_and_masks_the_password(
     monkeypatch.setenv("STORE_BACKEND", "aurora")
     monkeypatch.setenv("DB_HOST", "db.example")
     monkeypatch.setenv("DB_PASSWD", "hunter2-secret")
-    result = run("backends", "--json")
+    result = run("backends")
     assert result.exit_code == 0
     entries = {entry["name"]: entry for entry in lines(result.stdout)}
     assert entries["aurora"]["selected"] is True
@@ -47,10 +53,10 @@ def test_backends_follows_store_backend_and_masks_the_password(
     assert entries["sqlite"]["selected"] is False
 
 
-def test_put_find_ls_count_rm_truncate(run: Run) -> None:
-    assert run("ensure", "teams").exit_code == 0
+def test_put_find_ls_count_rm_truncate_print_their_summaries(run: Run) -> None:
+    assert lines(run("ensure", "teams", "games").stdout) == [{"ensured": ["teams", "games"]}]
     put = run("put", "teams", '{"id": "t1", "name": "Rockets", "size": 5}')
-    assert lines(put.stdout) == [{"id": "t1", "name": "Rockets", "size": 5}]
+    assert lines(put.stdout) == [{"written": 1}]
     stdin = "".join(json.dumps({"id": f"t{n}", "size": n % 2}) + "\n" for n in range(2, 6))
     assert lines(run("put", "teams", input=stdin).stdout) == [{"written": 4}]
     assert lines(run("find", "teams", "id=t1").stdout) == [
@@ -60,12 +66,12 @@ def test_put_find_ls_count_rm_truncate(run: Run) -> None:
     assert sorted(r["id"] for r in lines(run("ls", "teams").stdout)) == [
         f"t{n}" for n in range(1, 6)
     ]
-    assert run("count", "teams").stdout.strip() == "5"
-    assert run("count", "teams", "size=0").stdout.strip() == "2"
-    assert run("rm", "teams", "size=0").stdout.strip() == "2"
-    assert run("count", "teams").stdout.strip() == "3"
-    assert run("truncate", "teams", "--force").stdout.strip() == "3"
-    assert run("count", "teams").stdout.strip() == "0"
+    assert lines(run("count", "teams").stdout) == [{"count": 5}]
+    assert lines(run("count", "teams", "size=0").stdout) == [{"count": 2}]
+    assert lines(run("rm", "teams", "size=0").stdout) == [{"removed": 2}]
+    assert lines(run("count", "teams").stdout) == [{"count": 3}]
+    assert lines(run("truncate", "teams", "--force").stdout) == [{"removed": 3}]
+    assert lines(run("count", "teams").stdout) == [{"count": 0}]
 
 
 def test_filter_values_are_json_when_they_parse(run: Run) -> None:
@@ -102,8 +108,14 @@ def test_composite_keys(run: Run) -> None:
         (("truncate", "teams"), "OPERATION_REJECTED"),
         (("put", "teams", '{"name": "no key"}'), "INVALID_ARGUMENT"),
         (("put", "teams", "not json"), "INVALID_ARGUMENT"),
+        (("put", "teams", "[1, 2]"), "INVALID_ARGUMENT"),
         (("count", "missing_kind"), "CONFIG_ERROR"),
         (("--backend", "nosuch", "count", "teams"), "CONFIG_ERROR"),
+        (("ls", "teams", "no filter"), "INVALID_ARGUMENT"),
+        (("count", "teams", "size>=1", "size<3"), "INVALID_ARGUMENT"),
+        (("ls", "teams", "--index", "by_x"), "INVALID_ARGUMENT"),
+        (("ls", "teams", "--index", "by_x:x:date"), "INVALID_ARGUMENT"),
+        (("ls", "teams", "--index", "X:x"), "INVALID_ARGUMENT"),
     ],
 )
 def test_store_errors_print_their_code_and_exit_2(
@@ -113,6 +125,7 @@ def test_store_errors_print_their_code_and_exit_2(
     result = run(*args)
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: {code}: ")
+    assert result.stderr.count("\n") == 1
     assert result.stdout == ""
 
 
@@ -120,8 +133,13 @@ def test_migrate_ensures_the_kinds_on_non_aurora_backends(run: Run) -> None:
     assert run("count", "alpha").exit_code == 2
     result = run("migrate", "alpha", "beta")
     assert result.exit_code == 0
-    assert run("count", "alpha").stdout.strip() == "0"
-    assert run("count", "beta").stdout.strip() == "0"
+    [summary] = lines(result.stdout)
+    assert summary["backend"] == "sqlite"
+    assert summary["kinds"] == ["alpha", "beta"]
+    assert "alpha" in summary["summary"]
+    assert result.stderr == ""
+    assert lines(run("count", "alpha").stdout) == [{"count": 0}]
+    assert lines(run("count", "beta").stdout) == [{"count": 0}]
     assert run("migrate").exit_code == 2  # nothing to ensure: a usage error
 
 
@@ -130,7 +148,7 @@ def test_backend_options_after_a_colon(run: Run, tmp_path: Path) -> None:
     spec = f"sqlite:path={other}"
     assert run("--backend", spec, "ensure", "teams").exit_code == 0
     run("--backend", spec, "put", "teams", '{"id": "x"}')
-    assert run("--backend", spec, "count", "teams").stdout.strip() == "1"
+    assert lines(run("--backend", spec, "count", "teams").stdout) == [{"count": 1}]
     assert other.exists()
     assert run("count", "teams").exit_code == 2  # the default file has no such table
 
@@ -143,3 +161,47 @@ def test_backends_fails_when_the_selected_backend_is_not_installed(
     assert result.exit_code == 2
     assert result.stderr.startswith("error: CONFIG_ERROR: ")
     assert "sqlite" in result.stdout  # the installed ones are still listed
+
+
+def test_ensure_creates_the_declared_indexes(run: Run, db: Path) -> None:
+    import sqlite3
+
+    result = run("ensure", "users", "--index", "by_team:team,joined:str,float")
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(db) as connection:
+        names = [row[0] for row in connection.execute("SELECT name FROM sqlite_master")]
+    assert any("by_team" in name for name in names), names
+
+
+def test_put_with_a_version_field_writes_over_the_version_it_carries(run: Run) -> None:
+    run("ensure", "docs")
+    versioned = ("--version-field", "version")
+    first = run("put", "docs", '{"id": "d1", "text": "a"}', *versioned)
+    assert lines(first.stdout) == [{"written": 1, "version": 1}]
+    second = run("put", "docs", '{"id": "d1", "text": "b", "version": 1}', *versioned)
+    assert lines(second.stdout) == [{"written": 1, "version": 2}]
+    stale = run("put", "docs", '{"id": "d1", "text": "c", "version": 1}', *versioned)
+    assert stale.exit_code == 2
+    assert stale.stderr.startswith("error: CONDITION_FAILED: ")
+    assert lines(run("find", "docs", "id=d1").stdout) == [{"id": "d1", "text": "b", "version": 2}]
+
+
+def test_purge_deletes_the_expired_records(run: Run) -> None:
+    import time
+
+    run("ensure", "sessions")
+    now = time.time()
+    stdin = "".join(
+        json.dumps({"id": f"s{n}", "expires": now - 100 if n < 3 else now + 3600}) + "\n"
+        for n in range(5)
+    )
+    assert lines(run("put", "sessions", input=stdin).stdout) == [{"written": 5}]
+    ttl = ("--ttl-field", "expires")
+    assert lines(run("count", "sessions").stdout) == [{"count": 5}]  # no ttl: all are records
+    assert lines(run("count", "sessions", *ttl).stdout) == [{"count": 2}]  # expired: unseen
+    assert lines(run("purge", "sessions", *ttl).stdout) == [{"purged": 3}]
+    assert lines(run("count", "sessions").stdout) == [{"count": 2}]
+    assert lines(run("purge", "sessions", *ttl).stdout) == [{"purged": 0}]
+    missing = run("purge", "sessions")
+    assert missing.exit_code == 2
+    assert missing.stderr.startswith("error: INVALID_ARGUMENT: purge needs --ttl-field")

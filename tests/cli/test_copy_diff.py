@@ -9,15 +9,15 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kvstore import Store, create_store
-from kvstore.cli import _Progress
+from kvstore import create_store
 from kvstore.copying import copy_records, diff_records
+from kvstore.progress import Progress
 from kvstore.testing import unique_kind
 from tests.cli.conftest import Run, lines
 
@@ -34,7 +34,7 @@ def _record(n: int) -> dict[str, Any]:
     }
 
 
-def _sqlite(path: Path, kind: str, *, ensure: bool = True) -> Store:
+def _sqlite(path: Path, kind: str, *, ensure: bool = True) -> Any:
     store = create_store(
         kind, backend="sqlite", path=str(path), id_field=("team_id", "seq"), key_type=(str, int)
     )
@@ -60,7 +60,7 @@ def test_copy_then_diff_is_clean_and_a_change_is_named(
     assert "copied 300/300 records" in copied.stderr
     clean = run("diff", kind, "--from", source, "--to", target, *KEY)
     assert clean.exit_code == 0
-    assert clean.stdout == ""
+    assert lines(clean.stdout) == [{"differences": 0, "compared": 300}]
 
     b = _sqlite(tmp_path / "b.sqlite3", kind)
     b.update({"team_id": "t3", "seq": 10, "name": "renamed", "ok": None})
@@ -73,7 +73,8 @@ def test_copy_then_diff_is_clean_and_a_change_is_named(
                 {"field": "name", "from": "member 10", "to": "renamed"},
                 {"field": "ok", "from": True},
             ],
-        }
+        },
+        {"differences": 1, "compared": 300},
     ]
 
 
@@ -94,8 +95,12 @@ def test_diff_reports_records_missing_on_either_side(
         {"key": {"team_id": "t2", "seq": 9}, "missing_in": "from"},
         {"key": {"team_id": "t5", "seq": 5}, "missing_in": "to"},
         {"key": {"team_id": "zz", "seq": 1}, "missing_in": "from"},
+        # Keys, each once: the 20 both had, less t2/9 and t5/5 that one side lacks, plus the
+        # three found on one side only (not the 39 records read).
+        {"differences": 3, "compared": 21},
     ]
     assert "3 difference(s)" in result.stderr
+    assert "in 21 keys" in result.stderr
 
 
 def test_diff_tells_a_bool_from_a_number_and_a_string(tmp_path: Path) -> None:
@@ -117,37 +122,45 @@ def test_copy_from_memory_to_sqlite(run: Run, tmp_path: Path) -> None:
     target = f"sqlite:path={tmp_path / 'copy.sqlite3'}"
     assert run("copy", kind, "--from", "memory", "--to", target).exit_code == 0
     assert run("diff", kind, "--from", "memory", "--to", target).exit_code == 0
-    assert run("--backend", target, "count", kind).stdout.strip() == "1200"
+    assert lines(run("--backend", target, "count", kind).stdout) == [{"count": 1200}]
 
 
 class _Interrupted(Exception):
     pass
 
 
-class _FailingAfter:
-    """A store whose put_many dies once ``limit`` records have been written."""
+def _reads_die_after(monkeypatch: pytest.MonkeyPatch, limit: int) -> None:
+    """Make the copy's reads of the source die once ``limit`` records have been read."""
+    from kvstore import copying
 
-    def __init__(self, store: Store, limit: int) -> None:
-        self.store, self.limit, self.written = store, limit, 0
+    real = copying.read_segment
+    read = [0]
 
-    def put_many(self, records: Iterable[Mapping[str, Any]]) -> int:
-        if self.written >= self.limit:
-            raise _Interrupted
-        written = self.store.put_many(records)
-        self.written += written
-        return written
+    def dying(*args: Any) -> Iterator[dict[str, Any]]:
+        for record in real(*args):
+            if read[0] >= limit:
+                raise _Interrupted
+            read[0] += 1
+            yield record
+
+    monkeypatch.setattr(copying, "read_segment", dying)
 
 
-def test_an_interrupted_copy_converges_when_run_again(tmp_path: Path) -> None:
+def test_an_interrupted_copy_converges_when_run_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     kind = unique_kind()
     source, target = _sqlite(tmp_path / "a", kind), _sqlite(tmp_path / "b", kind)
     source.put_many(_record(n) for n in range(2000))
     target.put({"team_id": "t1", "seq": 1, "name": "stale"})  # a copy also repairs
-    with pytest.raises(_Interrupted):
-        copy_records(source, _FailingAfter(target, 700), chunk_size=100)  # type: ignore[arg-type]
+    with monkeypatch.context() as patch:
+        _reads_die_after(patch, 700)
+        with pytest.raises(_Interrupted):
+            copy_records(source, target, chunk_size=100)
     assert 700 <= target.count() < 2000
     assert list(diff_records(source, target))
-    assert copy_records(source, target, chunk_size=100) == 2000
+    counts = copy_records(source, target, chunk_size=100)
+    assert (counts.read, counts.unchanged, counts.skipped) == (2000, 700, 0)
     assert list(diff_records(source, target)) == []
     assert target.count() == 2000
 
@@ -208,7 +221,7 @@ def _copy_peak(tmp_path: Path, size: int) -> int:
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
-        assert copy_records(source, target) == size
+        assert copy_records(source, target).read == size
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -221,12 +234,12 @@ def test_copy_memory_does_not_grow_with_the_kind(tmp_path: Path) -> None:
 
 
 def test_progress_shows_rate_and_eta_when_the_total_is_known() -> None:
-    progress = _Progress("copied", 1000, tty=False)
+    progress = Progress("copied", 1000, tty=False)
     line = progress.line(250)
     assert line.startswith("copied 250/1,000 records, ")
     assert "records/s" in line
     assert "ETA" in line
-    assert "ETA" not in _Progress("copied", None, tty=False).line(250)
+    assert "ETA" not in Progress("copied", None, tty=False).line(250)
     assert "ETA" not in progress.line(1000)
 
 
@@ -240,7 +253,8 @@ def test_json_lines_of_diff_compose_with_other_tools(
     result = run("diff", kind, "--from", source, "--to", target, *KEY)
     assert result.exit_code == 1
     assert [json.loads(line) for line in result.stdout.splitlines()] == [
-        {"key": {"team_id": "é", "seq": -1}, "missing_in": "to"}
+        {"key": {"team_id": "é", "seq": -1}, "missing_in": "to"},
+        {"differences": 1, "compared": 1},
     ]
 
 
@@ -250,7 +264,7 @@ def test_copy_draws_a_bar_on_a_terminal_and_refuses_a_copy_onto_itself(
     source, target = sides
     kind = unique_kind()
     _sqlite(tmp_path / "a.sqlite3", kind).put_many(_record(n) for n in range(50))
-    monkeypatch.setattr("kvstore.cli._stderr_is_tty", lambda: True)
+    monkeypatch.setattr("kvstore.cli.moving.stderr_is_tty", lambda: True)
     result = run("copy", kind, "--from", source, "--to", target, *KEY)
     assert result.exit_code == 0
     assert result.stderr.startswith("\rcopied 50/50 records")

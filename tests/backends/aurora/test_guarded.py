@@ -1,0 +1,310 @@
+"""Guarded writes in SQL: increments computed exactly by the number rules, the size rule kept by a
+bound with a checked fallback, increments on real columns, and transactions that need the
+fallback."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from kvstore import (
+    InvalidArgument,
+    NotFound,
+    Store,
+    create_store,
+    increment,
+    transaction,
+)
+from kvstore.testing import unique_kind
+from kvstore.testing.suite.helpers import typed
+from kvstore.values import MAX_ITEM_SIZE, item_size
+from kvstore.writes import add_numbers
+from kvstore_aurora.settings import PostgresSettings
+from tests.backends.aurora.helpers import StatementCounter, connect
+
+STORED: list[Any] = [
+    0,
+    1,
+    -1,
+    3,
+    2**63 - 1,
+    -(2**63),
+    2**53 + 1,
+    0.1,
+    0.2,
+    1.5,
+    1e20,
+    -1e-5,
+    1e125,
+    9.99999999999999e125,
+    1e-130,
+    123456789012345678.5,
+    "x",
+    True,
+    [1],
+    {"n": 1},
+]
+AMOUNTS: list[Any] = [
+    1,
+    -1,
+    2,
+    0.5,
+    0.1,
+    -0.2,
+    2**63 - 1,
+    -(2**63),
+    1e-130,
+    1e125,
+    1e20,
+    2.5,
+    1e-20,
+]
+
+
+@pytest.fixture
+def pair(pg_settings: PostgresSettings) -> tuple[Store, Store]:
+    kind = unique_kind("guard")
+    aurora = create_store(kind, backend="aurora", settings=pg_settings)
+    memory = create_store(kind, backend="memory")
+    aurora.ensure()
+    memory.ensure()
+    return aurora, memory
+
+
+def _outcome(store: Store, changes: dict[str, Any]) -> Any:
+    try:
+        return ("ok", typed(store.update(changes)))
+    except (InvalidArgument, NotFound) as exc:
+        return ("error", type(exc).__name__)
+
+
+def test_increments_follow_the_number_rules_exactly(pair: tuple[Store, Store]) -> None:
+    aurora, memory = pair
+    records = [{"id": f"r{i:02}", "n": value} for i, value in enumerate(STORED)]
+    records.append({"id": "absent"})
+    for store in pair:
+        store.put_many(records)
+    for record, amount in itertools.product(records, AMOUNTS):
+        changes = {"id": record["id"], "n": increment(amount)}
+        expected = _outcome(memory, changes)
+        assert _outcome(aurora, changes) == expected, (record, amount)
+        # The stored number is the same too: an equality filter on it finds the same records.
+        current = memory.find({"id": record["id"]})
+        if "n" in current:
+            value = current["n"]
+            assert typed(aurora.find_all({"n": value})) == typed(memory.find_all({"n": value}))
+
+
+def test_a_foreign_integral_number_with_a_fraction_increments_as_an_int(
+    pg_settings: PostgresSettings, pair: tuple[Store, Store]
+) -> None:
+    aurora, _memory = pair
+    with connect(pg_settings) as connection:
+        connection.execute(
+            f"INSERT INTO \"{aurora.kind}\" (id, doc) VALUES ('f', '{{\"n\": 2.0}}')"
+        )
+    assert typed(aurora.update({"id": "f", "n": increment(3)})) == typed({"id": "f", "n": 5})
+    assert aurora.find({"n": 5}) == {"id": "f", "n": 5}
+    with connect(pg_settings) as connection:
+        row = connection.execute(
+            f"SELECT doc::text FROM \"{aurora.kind}\" WHERE id = 'f'"
+        ).fetchone()
+    assert row == ('{"n": 5}',)
+
+
+@pytest.fixture
+def counted(pg_settings: PostgresSettings) -> Iterator[tuple[Store, StatementCounter]]:
+    connection = connect(pg_settings)
+    store = create_store(
+        unique_kind("guard"), backend="aurora", settings=pg_settings, connection=connection
+    )
+    store.ensure()
+    yield store, StatementCounter(connection)
+    connection.close()
+
+
+def _record_of_size(size: int, key: str = "k") -> dict[str, Any]:
+    base = {"id": key, "blob": ""}
+    return {"id": key, "blob": "x" * (size - item_size(base))}
+
+
+def test_an_update_near_the_size_limit_goes_through_the_checked_fallback(
+    counted: tuple[Store, StatementCounter],
+) -> None:
+    store, counter = counted
+    big = _record_of_size(300_000)
+    store.put(big)
+    room = MAX_ITEM_SIZE - 1 - item_size(big) - len("more")
+    with counter.counting() as sent:
+        updated = store.update({"id": "k", "more": "y" * room})
+    assert item_size(updated) == MAX_ITEM_SIZE - 1
+    assert store.find({"id": "k"}) == updated
+    # The bounded statement wrote nothing; BEGIN + UPDATE, then COMMIT once core's check passed.
+    assert sent == [4, 3]
+    with pytest.raises(InvalidArgument, match="409600"):
+        store.update({"id": "k", "more": "y" * (room + 1)})
+    assert store.find({"id": "k"}) == updated
+    with pytest.raises(InvalidArgument):
+        store.update({"id": "k", "n": increment(1)})  # one byte more breaks the rule too
+    assert store.find({"id": "k"}) == updated
+    # A small record never needs the fallback: one statement.
+    store.put({"id": "small"})
+    with counter.counting() as sent:
+        store.update({"id": "small", "pad": "z" * 150_000})
+    assert sent == [1, 1]
+
+
+def test_a_transaction_with_an_update_near_the_limit(
+    counted: tuple[Store, StatementCounter],
+) -> None:
+    store, _counter = counted
+    big = _record_of_size(300_000)
+    store.put_many([big, {"id": "other", "n": 1}])
+    room = MAX_ITEM_SIZE - 1 - item_size(big) - len("more")
+    with transaction() as tx:
+        tx.update(store, {"id": "other", "n": increment(1)})
+        tx.update(store, {"id": "k", "more": "y" * room})
+    assert store.find({"id": "k"})["more"] == "y" * room
+    assert store.find({"id": "other"}) == {"id": "other", "n": 2}
+    tx = transaction()
+    with pytest.raises(InvalidArgument) as info, tx as block:  # noqa: PT012
+        block.update(store, {"id": "other", "n": increment(1)})
+        block.update(store, {"id": "k", "more": "y" * (room + 1)})
+    assert info.value.index == 1
+    assert store.find({"id": "other"}) == {"id": "other", "n": 2}
+    assert store.find({"id": "k"})["more"] == "y" * room
+
+
+def test_increments_on_real_columns(pg_settings: PostgresSettings) -> None:
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+    from sqlalchemy import Numeric, create_engine
+
+    from kvstore_aurora.migrate import create_kind_table, sqlalchemy_url
+
+    kind = unique_kind("guardcol")
+    engine = create_engine(sqlalchemy_url(pg_settings))
+    columns = {
+        "age": "bigint",
+        "price": "numeric",
+        "score": "double precision",
+        "money": Numeric(6, 2),
+        "name": "text",
+        "meta": "jsonb",
+    }
+    with engine.begin() as connection:
+        create_kind_table(Operations(MigrationContext.configure(connection)), kind, columns=columns)
+    engine.dispose()
+    store = create_store(kind, backend="aurora", settings=pg_settings)
+    store.put({"id": "a", "age": 3, "price": 0.1, "score": 0.1, "money": 1.25, "name": "x"})
+    assert store.update({"id": "a", "age": increment(2), "price": increment(0.2)}) == {
+        "id": "a",
+        "age": 5,
+        "price": 0.3,
+        "score": 0.1,
+        "money": 1.25,
+        "name": "x",
+    }
+    # Exactly, in decimal, as kvstore.writes.add_numbers says: 0.3, not the double 0.1 + 0.2.
+    assert store.update({"id": "a", "score": increment(0.2)})["score"] == add_numbers(0.1, 0.2, "")
+    assert store.update({"id": "a", "money": increment(1)})["money"] == 2.25
+    assert store.update({"id": "a", "meta": increment(1)})["meta"] == 1
+    before = store.find({"id": "a"})
+    for field, amount in [("age", 0.5), ("money", 0.001), ("score", 2**60), ("age", 2**63 - 1)]:
+        with pytest.raises(InvalidArgument, match=field):
+            store.update({"id": "a", field: increment(amount)})
+        assert store.find({"id": "a"}) == before, field
+    with pytest.raises(InvalidArgument, match="name"):
+        store.update({"id": "a", "name": increment(1)})  # a string is no number
+    store.put({"id": "b"})
+    with pytest.raises(InvalidArgument, match="name"):
+        store.update({"id": "b", "name": increment(1)})  # a number does not fit a text column
+    assert store.find({"id": "b"}) == {"id": "b"}
+    assert store.update({"id": "b", "age": increment(-1), "other": increment(2)}) == {
+        "id": "b",
+        "age": -1,
+        "other": 2,
+    }
+
+
+def test_the_size_bound_is_never_below_a_records_item_size(pg_settings: PostgresSettings) -> None:
+    """What the update's bound assumes: a value's item size is at most twice its JSON text as
+    PostgreSQL prints jsonb (worst cases: one-digit numbers and empty lists in lists)."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+    from psycopg.types.json import Jsonb
+
+    text = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
+    scalars = st.one_of(
+        st.integers(-(2**63), 2**63 - 1),
+        st.sampled_from([0, 1, -1, 5, 10, 0.5, 1e-130, 1e125, -1e-5, 123.456]),
+        st.floats(allow_nan=False, allow_infinity=False, min_value=-1e120, max_value=1e120).filter(
+            lambda x: x == 0 or abs(x) >= 1e-130
+        ),
+        st.booleans(),
+        st.text(text, max_size=5),
+        st.none(),
+    )
+    values = st.recursive(
+        scalars,
+        lambda inner: (
+            st.lists(inner, max_size=6)
+            | st.dictionaries(st.text(text, min_size=1, max_size=3), inner, max_size=4)
+        ),
+        max_leaves=30,
+    )
+    names = st.from_regex(r"[a-z_][a-z0-9_]{0,5}", fullmatch=True)
+    with connect(pg_settings) as connection:
+
+        @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(st.dictionaries(names, values.filter(lambda v: v is not None), max_size=6))
+        def check(record: dict[str, Any]) -> None:
+            from kvstore.values import normalize_value
+
+            canonical = {name: normalize_value(value, name) for name, value in record.items()}
+            row = connection.execute("SELECT octet_length(%s::jsonb::text)", (Jsonb(canonical),))
+            text_bytes = row.fetchone()
+            assert text_bytes is not None
+            assert item_size(canonical) <= 2 * text_bytes[0]
+
+        check()
+        for worst in ({"a": [1] * 50}, {"a": [[]] * 50}, {"a": [[[1]]] * 9}, {"b": {"k": [0, 0]}}):
+            row = connection.execute("SELECT octet_length(%s::jsonb::text)", (Jsonb(worst),))
+            found = row.fetchone()
+            assert found is not None
+            assert item_size(worst) <= 2 * found[0], worst
+
+
+def test_transactions_failing_again_and_again_leave_the_connection_sound(
+    counted: tuple[Store, StatementCounter],
+) -> None:
+    """A step that fails makes the server skip the steps after it in the pipeline; none of them
+    may be left half-prepared (psycopg prepares a statement at its fifth run), or a later run of
+    the same statement would fail."""
+    from kvstore import ConditionFailed
+
+    store, _counter = counted
+    store.put_many([{"id": "held", "x": 1}, {"id": "a", "n": 0}, {"id": "b", "n": 0}])
+
+    def block(fail: bool) -> None:
+        with transaction() as tx:
+            tx.check(store, {"id": "held"}, expect={"x": 2 if fail else 1})
+            tx.update(store, {"id": "a", "n": increment(1)})
+            tx.update(store, {"id": "b", "n": increment(1)})
+
+    # Successes and failures interleaved so that the steps after the failing one reach their
+    # fifth run in a failure, and run again, in a success, before anything clears psycopg's cache.
+    for fail in [False, False, True, True, True, False, True, True, False, True, False]:
+        if fail:
+            with pytest.raises(ConditionFailed):
+                block(fail=True)
+        else:
+            block(fail=False)
+    assert store.find_all() == [
+        {"id": "a", "n": 5},
+        {"id": "b", "n": 5},
+        {"id": "held", "x": 1},
+    ]

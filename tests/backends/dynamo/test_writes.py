@@ -1,0 +1,106 @@
+"""Guarded writes on dynamo: the record a refusal reports, on servers with and without
+``ReturnValuesOnConditionCheckFailure``; a refusal after botocore retried a write whose first
+answer was lost; the expressions sent (placeholders only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
+
+from kvstore import AlreadyExists, ConditionFailed, Store, create_store, ge, increment
+from kvstore.testing import unique_kind
+from tests.backends.dynamo.hooks import Calls
+
+OPTION = "ReturnValuesOnConditionCheckFailure"
+
+
+def make(client: Any, **kwargs: Any) -> Store:
+    store = create_store(unique_kind(), backend="dynamo", client=client, **kwargs)
+    store.ensure()
+    return store
+
+
+class WithoutOldOnFailure:
+    """Makes the client answer as a server that does not know ``OPTION`` (an older DynamoDB
+    Local): any write sending it is refused with a ValidationException, unsent."""
+
+    def __init__(self, client: Any) -> None:
+        self.refused = 0
+        self._asked = False
+        events = client.meta.events
+        for operation in ("PutItem", "UpdateItem", "DeleteItem"):
+            events.register(f"provide-client-params.dynamodb.{operation}", self._note)
+            events.register(f"before-call.dynamodb.{operation}", self._refuse)
+
+    def _note(self, params: dict[str, Any], **_: Any) -> None:
+        self._asked = OPTION in params
+
+    def _refuse(self, **_: Any) -> Any:
+        if not self._asked:
+            return None
+        self.refused += 1
+        error = {
+            "Error": {
+                "Code": "ValidationException",
+                "Message": f"1 validation error detected: Unknown parameter {OPTION}",
+            },
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
+        return AWSResponse("http://refused", 400, HTTPHeaders(), None), error
+
+
+def test_a_server_without_old_values_on_failure_gets_a_read_after_the_refusal(
+    client: Any,
+) -> None:
+    store = make(client, version_field="version")
+    store.create({"id": "a", "x": 1})
+    refusing = WithoutOldOnFailure(client)
+    calls = Calls(client)
+    with pytest.raises(AlreadyExists):
+        store.create({"id": "a", "x": 2})
+    assert refusing.refused == 1  # asked once; the driver remembers the server's answer
+    with pytest.raises(ConditionFailed):
+        store.update({"id": "a", "x": 3, "version": 7})
+    with pytest.raises(ConditionFailed):
+        store.put({"id": "a", "x": 4}, expect={"x": 2})
+    assert refusing.refused == 1
+    assert calls["GetItem"] == 3  # each refusal read the record it found, right after
+    assert store.update({"id": "a", "x": increment(1)})["x"] == 2
+    assert store.find({"id": "a"}) == {"id": "a", "x": 2, "version": 2}
+
+
+def test_a_refusal_after_a_retry_that_shows_our_own_record_is_success(client: Any) -> None:
+    # botocore retried a conditional put whose first answer was lost: the retry finds the record
+    # the first attempt wrote. Conflict.retried lets core tell that from a real clash.
+    store = make(client)
+    store.create({"id": "a", "x": 1})
+
+    def retried(parsed: dict[str, Any], **_: Any) -> None:
+        parsed.setdefault("ResponseMetadata", {})["RetryAttempts"] = 1
+
+    client.meta.events.register("after-call.dynamodb.PutItem", retried)
+    assert store.create({"id": "a", "x": 1}) == {"id": "a", "x": 1}
+    with pytest.raises(AlreadyExists):
+        store.create({"id": "a", "x": 2})  # another record: a real clash, retried or not
+
+
+def test_names_and_values_are_placeholders_in_every_expression(client: Any) -> None:
+    sent: list[dict[str, Any]] = []
+    for operation in ("PutItem", "UpdateItem", "Query", "Scan"):
+        client.meta.events.register(
+            f"provide-client-params.dynamodb.{operation}",
+            lambda params, **_: sent.append(dict(params)),
+        )
+    store = make(client, id_field="name", ttl_field="ttl")
+    store.put({"name": "n", "status": "open", "count": 1}, expect={"status": None})
+    store.update({"name": "n", "count": increment(1), "data": "x"}, expect={"count": ge(1)})
+    store.find_all({"status": "open", "count": 2})
+    assert len(sent) == 3
+    for params in sent:
+        for key in ("ConditionExpression", "UpdateExpression", "FilterExpression"):
+            text = params.get(key, "")
+            for word in ("status", "count", "data", "name", "ttl", "open"):
+                assert word not in text, (key, text)
