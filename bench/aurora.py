@@ -1,158 +1,243 @@
-"""The aurora cases: kvstore's aurora backend against psycopg 3 on one connection, same tables."""
+"""The aurora cases: kvstore's aurora backend against psycopg 3 on one shared connection, same tables.
+
+The raw side is the fastest straightforward psycopg code: one cursor reused by every call, prepared
+statements, and psycopg's own JSON adapters (``json.dumps`` inside the timed call, ``json.loads``),
+set on its cursors: the shared connection carries kvstore's adapters, which the raw side must not
+borrow.
+"""
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from bench.harness import Case, Raw
 from bench.roundtrips import PgCounter, track_psycopg_connections
 from bench.servers import database_url
+from bench.workload import (
+    GROUP_KEY,
+    SHAPES,
+    Sizes,
+    Targets,
+    grouped_record,
+    make_record,
+    owner_of,
+    record_doc,
+)
 
-__all__ = ["Sizes", "aurora_cases", "make_record", "record_doc"]
+__all__ = ["aurora_cases", "copy_rows", "raw_cursor"]
 
-SINGLE = 1.10
-BATCH = 1.20
-VERSUS_COPY = 2.0
-
-
-class Sizes:
-    """How big each case is (``quick`` shrinks them all for a smoke run)."""
-
-    def __init__(self, quick: bool = False) -> None:
-        self.calls = 20 if quick else 200  # single-record calls per timed sample
-        self.find_in = 50 if quick else 500
-        self.put_many = 200 if quick else 10_000
-        self.iter_rows = 1_000 if quick else 100_000
-        self.dynamo_scan_rows = 300 if quick else 5_000
+Record = dict[str, Any]
 
 
-def make_record(number: int) -> dict[str, Any]:
-    """A small, typical record: a string key and a handful of mixed fields."""
-    return {
-        "id": f"r{number:08d}",
-        "name": f"customer {number}",
-        "n": number,
-        "score": number / 7,
-        "active": number % 2 == 0,
-        "tags": ["a", "b", str(number % 10)],
-    }
+def raw_cursor(conn: Any, name: str | None = None) -> Any:
+    """A cursor on ``conn`` with psycopg's default JSON adapters (``json.dumps``, ``json.loads``),
+    whatever adapters ``conn`` carries; ``name`` makes it a server-side cursor."""
+    from psycopg.types.json import set_json_dumps, set_json_loads
+
+    cursor = conn.cursor(name=name) if name else conn.cursor()
+    set_json_loads(json.loads, cursor)
+    set_json_dumps(json.dumps, cursor)
+    return cursor
 
 
-def record_doc(record: dict[str, Any]) -> dict[str, Any]:
-    """The record's non-key fields (what kvstore keeps in the ``doc`` column)."""
-    return {name: value for name, value in record.items() if name != "id"}
-
-
-def copy_rows(conn: Any, table: str, records: Iterator[dict[str, Any]]) -> None:
-    """Load ``records`` into ``table`` (id, doc) with COPY."""
+def copy_rows(
+    cursor: Any, table: str, records: Iterable[Record], key: tuple[str, ...] = ("id",)
+) -> None:
+    """Load ``records`` into ``table`` (the ``key`` columns, then ``doc``) with COPY."""
+    from psycopg import sql
     from psycopg.types.json import Jsonb
 
-    with conn.cursor() as cur, cur.copy(f'COPY "{table}" (id, doc) FROM STDIN') as copy:
+    columns = sql.SQL(", ").join(map(sql.Identifier, (*key, "doc")))
+    query = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(table), columns)
+    with cursor.copy(query) as copy:
         for record in records:
-            copy.write_row((record["id"], Jsonb(record_doc(record))))
+            copy.write_row((*(record[name] for name in key), Jsonb(record_doc(record, key))))
 
 
-def _check_layout(conn: Any, table: str) -> None:
+def _check_layout(conn: Any, table: str, expected: list[tuple[str, str]]) -> None:
     rows = conn.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_name = %s AND table_schema = current_schema() ORDER BY ordinal_position",
         (table,),
     ).fetchall()
-    if [tuple(row) for row in rows] != [("id", "text"), ("doc", "jsonb")]:
-        raise RuntimeError(f"unexpected layout of {table}: {rows}; the raw side expects (id, doc)")
+    if [tuple(row) for row in rows] != expected:
+        raise RuntimeError(f"unexpected layout of {table}: {rows}; the raw side expects {expected}")
 
 
-def aurora_cases(conninfo: dict[str, Any], sizes: Sizes, tag: str) -> tuple[list[Case], Any]:
-    """The aurora cases and a cleanup callable (drops the benchmark's tables)."""
+class _Tables:
+    """One shape's kinds (read, write, grouped), made with kvstore's ``ensure()`` and loaded."""
+
+    def __init__(self, conn: Any, sizes: Sizes, tag: str, shape: str) -> None:
+        from kvstore import create_store
+
+        self.read, self.write = f"bench_{shape}_read_{tag}", f"bench_{shape}_write_{tag}"
+        self.group = f"bench_{shape}_group_{tag}"
+        # Every store shares ``conn``: each new loopback connection draws its own latency (21 to
+        # 105 us a round trip, measured on an earlier machine), which would swamp single-call
+        # ratios. kvstore sets its JSON adapters on it; the raw side's cursors set psycopg's.
+        self.reads = create_store(self.read, backend="aurora", connection=conn)
+        self.writes = create_store(self.write, backend="aurora", connection=conn)
+        self.groups = create_store(
+            self.group,
+            id_field=GROUP_KEY,
+            key_type=(str, int),
+            backend="aurora",
+            connection=conn,
+        )
+        for store in (self.reads, self.writes, self.groups):
+            store.ensure()
+        simple = [("id", "text"), ("doc", "jsonb")]
+        _check_layout(conn, self.read, simple)
+        _check_layout(conn, self.write, simple)
+        _check_layout(conn, self.group, [("owner", "text"), ("seq", "bigint"), ("doc", "jsonb")])
+        conn.execute(f'TRUNCATE "{self.read}", "{self.write}", "{self.group}"')
+        cursor = raw_cursor(conn)
+        copy_rows(cursor, self.read, (make_record(n, shape) for n in range(sizes.iter_rows)))
+        grouped = (
+            grouped_record(g, seq, shape)
+            for g in range(sizes.groups)
+            for seq in range(sizes.find_all)
+        )
+        copy_rows(cursor, self.group, grouped, GROUP_KEY)
+        cursor.close()
+        conn.execute(f'VACUUM ANALYZE "{self.read}", "{self.group}"')
+
+    def drop(self, conn: Any) -> None:
+        conn.execute(f'DROP TABLE IF EXISTS "{self.read}", "{self.write}", "{self.group}"')
+
+
+def aurora_cases(
+    conninfo: dict[str, Any], sizes: Sizes, tag: str, peers: bool = False
+) -> tuple[list[Case], Callable[[], None]]:
+    """The aurora cases, each shape in turn (part 1's, then part 2's: ``bench.aurora_part2``),
+    and a cleanup callable (drops the tables)."""
     import psycopg
-    from psycopg.types.json import Jsonb
 
-    from kvstore import create_store
+    from bench.aurora_part2 import Part2Tables, part2_cases
 
     track_psycopg_connections()
     os.environ["DATABASE_URL"] = database_url(conninfo)
     os.environ.pop("DB_SCHEMA", None)
     conn = psycopg.connect(**conninfo, autocommit=True)
-    read_kind, write_kind = f"bench_read_{tag}", f"bench_write_{tag}"
-    # Both sides share one connection: each new loopback connection here draws its own latency
-    # (21-105 us per round trip, measured), which would swamp single-call ratios. kvstore's JSON
-    # adapters land on it too, so the raw side reads and writes JSON at kvstore's speed.
-    reads = create_store(read_kind, backend="aurora", connection=conn)
-    writes = create_store(write_kind, backend="aurora", connection=conn)
-    reads.ensure()
-    writes.ensure()
-    _check_layout(conn, read_kind)
-    _check_layout(conn, write_kind)
-    conn.execute(f'TRUNCATE "{read_kind}", "{write_kind}"')
-    copy_rows(conn, read_kind, (make_record(n) for n in range(sizes.iter_rows)))
-    conn.execute(f'VACUUM ANALYZE "{read_kind}"')
+    tables = {shape: _Tables(conn, sizes, tag, shape) for shape in SHAPES}
+    more = {shape: Part2Tables(conn, sizes, tag, shape) for shape in SHAPES}
+    peer_sides: Any = None
+    if peers:
+        from bench.peers_sql import SqlPeers
+
+        peer_sides = SqlPeers(conninfo)
+    counter = PgCounter()
+    cases: list[Case] = []
+    for shape in SHAPES:
+        found = _shape_cases(conn, tables[shape], sizes, shape, counter)
+        if peer_sides is not None:
+            peer_sides.add_to(found, tables[shape], sizes, shape)
+        cases += found + part2_cases(conn, more[shape], sizes, shape, counter)
 
     def cleanup() -> None:
-        conn.execute(f'DROP TABLE IF EXISTS "{read_kind}", "{write_kind}"')
+        if peer_sides is not None:
+            peer_sides.close()
+        for shape_tables in tables.values():
+            shape_tables.drop(conn)
+        for part2_tables in more.values():
+            part2_tables.drop(conn)
         conn.close()
 
-    counter = PgCounter()
-    find_sql = f'SELECT id, doc FROM "{read_kind}" WHERE id = %s'
+    return cases, cleanup
+
+
+def _shape_cases(
+    conn: Any, tables: _Tables, sizes: Sizes, shape: str, counter: PgCounter
+) -> list[Case]:
+    """One shape's cases: kvstore's call against the raw psycopg code doing the same work."""
+    from psycopg.types.json import Jsonb
+
+    cur = raw_cursor(conn)  # every raw call but iter_all's reuses it, as kvstore reuses its own
+    reads, writes, groups = tables.reads, tables.writes, tables.groups
+    find_sql = f'SELECT id, doc FROM "{tables.read}" WHERE id = %s'
     upsert_sql = (
-        f'INSERT INTO "{write_kind}" (id, doc) VALUES (%s, %s) '
+        f'INSERT INTO "{tables.write}" (id, doc) VALUES (%s, %s) '
         "ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc"
     )
-    keys = [make_record(n)["id"] for n in range(0, sizes.iter_rows, 7)][: sizes.calls]
-    in_keys = [make_record(n)["id"] for n in range(0, sizes.iter_rows, 3)][: sizes.find_in]
-    puts = [make_record(n) for n in range(sizes.calls)]
-    batch = [make_record(n) for n in range(sizes.put_many)]
+    find_in_sql = f'SELECT id, doc FROM "{tables.read}" WHERE id = ANY(%s)'
+    find_all_sql = f'SELECT owner, seq, doc FROM "{tables.group}" WHERE owner = %s ORDER BY seq'
+    count_sql = f'SELECT count(*) FROM "{tables.read}"'
+    rows = sizes.iter_rows
+    keys = [make_record(n, shape)["id"] for n in range(0, rows, 7)][: sizes.calls]
+    in_keys = [make_record(n, shape)["id"] for n in range(0, rows, 3)][: sizes.find_in]
+    owners = [owner_of(g % sizes.groups) for g in range(sizes.batch_calls)]
+    puts = [make_record(n, shape) for n in range(sizes.calls)]
+    batches = [
+        [make_record(n, shape) for n in range(start, start + sizes.put_many)]
+        for start in range(0, sizes.put_many * sizes.batch_calls, sizes.put_many)
+    ]
 
-    def raw_find() -> list[dict[str, Any]]:
+    def raw_find() -> list[Record]:
         found = []
         for key in keys:
-            row = conn.execute(find_sql, (key,), prepare=True).fetchone()
-            assert row is not None
+            row = cur.execute(find_sql, (key,), prepare=True).fetchone()
             found.append({"id": row[0], **row[1]})
         return found
 
-    def kv_find() -> list[dict[str, Any]]:
-        return [reads.find({"id": key}) for key in keys]
-
     def raw_put() -> None:
         for record in puts:
-            conn.execute(upsert_sql, (record["id"], Jsonb(record_doc(record))), prepare=True)
+            cur.execute(upsert_sql, (record["id"], Jsonb(record_doc(record))), prepare=True)
 
     def kv_put() -> None:
         for record in puts:
             writes.put(record)
 
-    in_calls = max(1, sizes.calls // 40)  # a few calls a sample: one is too short to time
-
-    def raw_find_in() -> list[dict[str, Any]]:
-        sql = f'SELECT id, doc FROM "{read_kind}" WHERE id = ANY(%s)'
-        found = []
-        for _ in range(in_calls):
-            found += [{"id": row[0], **row[1]} for row in conn.execute(sql, (in_keys,))]
+    def raw_find_in() -> list[Record]:
+        found: list[Record] = []
+        for _ in range(sizes.batch_calls):
+            cur.execute(find_in_sql, (in_keys,), prepare=True)
+            found += [{"id": row[0], **row[1]} for row in cur.fetchall()]
         return found
 
-    def kv_find_in() -> list[dict[str, Any]]:
-        found = []
-        for _ in range(in_calls):
+    def kv_find_in() -> list[Record]:
+        found: list[Record] = []
+        for _ in range(sizes.batch_calls):
             found += reads.find_in("id", in_keys)
         return found
 
+    def raw_find_all() -> list[Record]:
+        found: list[Record] = []
+        for owner in owners:
+            cur.execute(find_all_sql, (owner,), prepare=True)
+            found += [{"owner": row[0], "seq": row[1], **row[2]} for row in cur.fetchall()]
+        return found
+
+    def kv_find_all() -> list[Record]:
+        found: list[Record] = []
+        for owner in owners:
+            found += groups.find_all({"owner": owner})
+        return found
+
     def truncate_writes() -> None:
-        conn.execute(f'TRUNCATE "{write_kind}"')
+        conn.execute(f'TRUNCATE "{tables.write}"')
 
     def raw_executemany() -> None:
-        with conn.pipeline(), conn.cursor() as cur:
-            cur.executemany(upsert_sql, [(r["id"], Jsonb(record_doc(r))) for r in batch])
+        for batch in batches:
+            # One transaction a batch, as kvstore's put_many; executemany pipelines by itself.
+            with conn.transaction():
+                cur.executemany(upsert_sql, [(r["id"], Jsonb(record_doc(r))) for r in batch])
 
     def raw_copy() -> None:
-        copy_rows(conn, write_kind, iter(batch))
+        for batch in batches:
+            copy_rows(cur, tables.write, batch)
+
+    def kv_put_many() -> None:
+        for batch in batches:
+            writes.put_many(batch)
 
     def raw_iter() -> None:
-        with conn.transaction(), conn.cursor(name="bench_iter") as cur:
-            cur.itersize = 1000
-            cur.execute(f'SELECT id, doc FROM "{read_kind}"')
-            for row in cur:
+        with conn.transaction(), raw_cursor(conn, name="bench_iter") as stream:
+            stream.itersize = 1000
+            stream.execute(f'SELECT id, doc FROM "{tables.read}"')
+            for row in stream:
                 _record = {"id": row[0], **row[1]}
 
     def kv_iter() -> None:
@@ -162,71 +247,71 @@ def aurora_cases(conninfo: dict[str, Any], sizes: Sizes, tag: str) -> tuple[list
     counts = max(1, sizes.calls // 20)
 
     def raw_count() -> list[Any]:
-        sql = f'SELECT count(*) FROM "{read_kind}"'
-        return [conn.execute(sql, prepare=True).fetchone() for _ in range(counts)]
+        return [cur.execute(count_sql, prepare=True).fetchone() for _ in range(counts)]
 
-    def kv_count() -> list[int]:
-        return [reads.count() for _ in range(counts)]
+    def common(**more: Any) -> dict[str, Any]:
+        return {"shape": shape, "counter": counter, **more}
 
-    cases = [
+    return [
         Case(
             "find by key",
             "aurora",
-            kv_find,
-            [Raw("prepared SELECT", raw_find, SINGLE)],
-            ops=len(keys),
-            calls=len(keys),
-            counter=counter,
+            lambda: [reads.find({"id": key}) for key in keys],
+            [Raw("prepared SELECT", raw_find, Targets.AURORA_SINGLE)],
+            **common(ops=len(keys), calls=len(keys)),
         ),
         Case(
             "put",
             "aurora",
             kv_put,
-            [Raw("upsert", raw_put, SINGLE)],
-            ops=len(puts),
-            calls=len(puts),
-            counter=counter,
+            [Raw("prepared upsert", raw_put, Targets.AURORA_SINGLE)],
+            **common(ops=len(puts), calls=len(puts)),
         ),
         Case(
-            f"find_in {len(in_keys)} keys",
+            f"find_in {len(in_keys):,} keys",
             "aurora",
             kv_find_in,
-            [Raw("= ANY", raw_find_in, BATCH)],
-            ops=len(in_keys) * in_calls,
-            calls=in_calls,
-            unit="records",
-            counter=counter,
+            [Raw("= ANY", raw_find_in, Targets.AURORA_BATCH_READ)],
+            **common(ops=len(in_keys) * sizes.batch_calls, calls=sizes.batch_calls, unit="records"),
         ),
         Case(
-            f"put_many {len(batch):,}",
+            f"find_all {sizes.find_all:,} records",
             "aurora",
-            lambda: writes.put_many(batch),
-            [
-                Raw("executemany, pipeline", raw_executemany, BATCH),
-                Raw("COPY", raw_copy, VERSUS_COPY),
-            ],
-            ops=len(batch),
-            unit="records",
-            before=truncate_writes,
-            counter=counter,
+            kv_find_all,
+            [Raw("SELECT ... ORDER BY", raw_find_all, Targets.AURORA_BATCH_READ)],
+            **common(ops=sizes.find_all * len(owners), calls=len(owners), unit="records"),
         ),
         Case(
-            f"iter_all {sizes.iter_rows:,} rows",
+            f"put_many {sizes.put_many:,}",
+            "aurora",
+            kv_put_many,
+            [
+                Raw(
+                    "executemany upsert, pipeline",
+                    raw_executemany,
+                    Targets.AURORA_VERSUS_EXECUTEMANY,
+                ),
+                Raw("COPY", raw_copy, Targets.AURORA_VERSUS_COPY),
+            ],
+            **common(
+                ops=sizes.put_many * len(batches),
+                calls=len(batches),
+                unit="records",
+                before=truncate_writes,
+            ),
+        ),
+        Case(
+            f"iter_all {rows:,} rows",
             "aurora",
             kv_iter,
-            [Raw("server-side cursor", raw_iter, BATCH)],
-            ops=sizes.iter_rows,
-            unit="records",
-            counter=counter,
+            [Raw("server-side cursor", raw_iter, Targets.STREAM)],
+            **common(ops=rows, unit="records"),
         ),
         Case(
             "count",
             "aurora",
-            kv_count,
-            [Raw("SELECT count(*)", raw_count, SINGLE)],
-            ops=counts,
-            calls=counts,
-            counter=counter,
+            lambda: [reads.count() for _ in range(counts)],
+            [Raw("SELECT count(*)", raw_count, Targets.AURORA_SINGLE)],
+            **common(ops=counts, calls=counts),
         ),
     ]
-    return cases, cleanup

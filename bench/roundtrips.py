@@ -13,7 +13,7 @@ import tempfile
 import weakref
 from typing import Any
 
-__all__ = ["BotoCounter", "PgCounter", "track_psycopg_connections"]
+__all__ = ["BotoCounter", "Counters", "PgCounter", "track_psycopg_connections"]
 
 _connections: weakref.WeakSet[Any] = weakref.WeakSet()
 
@@ -113,3 +113,20 @@ class BotoCounter:
         """Stop counting; return the number of API calls."""
         self._counting = False
         return self._count
+
+
+class Counters:
+    """Sums the round trips of several counters: a kind on two servers (PostgreSQL turns plus
+    DynamoDB API calls)."""
+
+    def __init__(self, *counters: PgCounter | BotoCounter) -> None:
+        self.counters = counters
+
+    def start(self) -> None:
+        """Begin counting on every counter."""
+        for counter in self.counters:
+            counter.start()
+
+    def stop(self) -> int:
+        """Stop every counter; return their sum."""
+        return sum(counter.stop() for counter in self.counters)

@@ -89,10 +89,11 @@ def _child(side: str, backend: str, kind: str) -> dict[str, Any]:
 def _load_aurora(kind: str, rows: int) -> None:
     import psycopg
 
-    from bench.aurora import copy_rows, make_record
+    from bench.aurora import copy_rows, raw_cursor
+    from bench.workload import make_record
 
     with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
-        copy_rows(conn, kind, (make_record(n) for n in range(rows)))
+        copy_rows(raw_cursor(conn), kind, (make_record(n) for n in range(rows)))
         conn.execute(f'VACUUM ANALYZE "{kind}"')
 
 
@@ -100,7 +101,7 @@ def _load_dynamo(table: str, megabytes: int) -> int:
     import boto3
     from boto3.dynamodb.types import TypeSerializer
 
-    from bench.dynamo import _decimals, batch_write, scan_record
+    from bench.dynamo import batch_write, decimals, scan_record
     from kvstore.values import item_size
 
     client = boto3.client("dynamodb")
@@ -110,7 +111,7 @@ def _load_dynamo(table: str, megabytes: int) -> int:
 
     def load(start: int) -> None:
         items = [
-            {k: serialize(v) for k, v in _decimals(scan_record(n, padding=1000)).items()}
+            {k: serialize(v) for k, v in decimals(scan_record(n, padding=1000)).items()}
             for n in range(start, min(start + 1000, rows))
         ]
         batch_write(client, table, items)
@@ -128,12 +129,12 @@ def _row(backend: str, what: str, kv: dict[str, Any], raw: dict[str, Any], load:
         backend=backend,
         versus="raw streaming code",
         unit="MB",
-        kvstore_ops_s=kv["rows"] / kv["seconds"],
+        library_ops_s=kv["rows"] / kv["seconds"],
         raw_ops_s=raw["rows"] / raw["seconds"],
         ratio=None,
         target=f"< {TARGET_MB:.0f} MB above baseline",
         met=kv_mb < TARGET_MB and kv["rows"] == raw["rows"],
-        kvstore_value=f"+{kv_mb:.1f} MB",
+        library_value=f"+{kv_mb:.1f} MB",
         raw_value=f"+{raw_mb:.1f} MB",
         note=load
         if kv["reset"]

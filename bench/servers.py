@@ -22,11 +22,11 @@ _ROOT = Path(__file__).resolve().parent.parent
 
 def postgres_conninfo() -> dict[str, Any]:
     """``psycopg.connect`` keywords: the environment's database as is, else a fresh one we create."""
-    from kvstore.config import postgres_settings
+    from kvstore_aurora.settings import postgres_settings
 
     if os.environ.get("DATABASE_URL") or os.environ.get("DB_HOST"):
         return dict(postgres_settings().conninfo())
-    from kvstore.testing.postgres import create_database, drop_database
+    from kvstore.testing._servers.postgres import create_database, drop_database
 
     # One database per run: create_database drops any old one, and two runs must not collide.
     name = f"{BENCH_DB}_{os.getpid()}"
@@ -60,7 +60,7 @@ def dynamo_endpoint() -> tuple[str, str]:
     endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
     if endpoint:
         return endpoint, f"DynamoDB at {endpoint}"
-    from kvstore.testing.dynamodb_local import install, start
+    from kvstore.testing._servers.dynamodb_local import install, start
 
     cache = _ROOT / ".cache" / "dynamodb-local"
     server = start(cache)
