@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from kvstore.testing.dynamodb_local import DynamoDBLocal
+from kvstore.testing._servers.dynamodb_local import DynamoDBLocal
 
 BACKENDS = ["sqlite", "memory", "aurora", "dynamo-moto", "dynamo-local"]
 FAKE_AWS = {
@@ -28,16 +28,17 @@ FAKE_AWS = {
 @pytest.fixture(scope="session")
 def examples_database_url() -> Iterator[str]:
     """A fresh PostgreSQL database for the examples, migrated to head; dropped at the end."""
-    from kvstore.config import postgres_settings
-    from kvstore.testing.postgres import create_database, drop_database, server_url
+    from kvstore.testing._servers.postgres import create_database, drop_database, server_url
     from kvstore_aurora.connection import get_pool
     from kvstore_aurora.migrate import upgrade
+    from kvstore_aurora.settings import postgres_settings
 
     name = f"kvstore_examples_{os.getpid()}"
     create_database(name)
     url = urlunsplit(urlsplit(server_url())._replace(path="/" + name))
     settings = postgres_settings({"DATABASE_URL": url, "DB_CONNECT_TIMEOUT": "10"})
-    upgrade(settings=settings)  # the production path: alembic creates teams and members
+    # The production path: alembic creates teams and members, from the repository's alembic.ini.
+    upgrade(settings=settings, config=Path(__file__).resolve().parent.parent / "alembic.ini")
     yield url
     get_pool(settings).close()
     drop_database(name)

@@ -10,7 +10,14 @@ from typing import Any
 __all__ = ["api_event"]
 
 
-def api_event(method: str, path: str, body: Any = None, *, b64: bool = False) -> dict[str, Any]:
+def api_event(
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    b64: bool = False,
+    query: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """An API Gateway REST API proxy event, as AWS sends it to the function."""
     parts = path.strip("/").split("/")
     resource = "/teams/{id}" + ("/members" if len(parts) == 3 else "")
@@ -32,8 +39,8 @@ def api_event(method: str, path: str, body: Any = None, *, b64: bool = False) ->
         "httpMethod": method,
         "headers": headers,
         "multiValueHeaders": {name: [value] for name, value in headers.items()},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
         "pathParameters": {"id": parts[1]},
         "stageVariables": None,
         "requestContext": {

@@ -2,14 +2,18 @@
 
 Routes (API Gateway resources)::
 
-    GET    /teams/{id}            the team
-    PUT    /teams/{id}            create or replace the team (JSON body: its fields, "name" required)
+    GET    /teams/{id}            the team (with its "version" and "members" count)
+    PUT    /teams/{id}            create the team, or replace it: the body carries the "version" it
+                                  read (optimistic locking: 409 CONDITION_FAILED when it is stale)
     DELETE /teams/{id}            remove the team and its members
-    GET    /teams/{id}/members    the team's members, by seq
-    POST   /teams/{id}/members    add a member (JSON body); it gets the next seq
+    GET    /teams/{id}/members    a page of the team's members, by seq: ?limit=N&cursor=C, answering
+                                  {"members": [...], "cursor": next page's cursor or null}
+    POST   /teams/{id}/members    add a member (JSON body); it gets the next seq, and the team's
+                                  "members" count goes up in the same transaction
 
-Two kinds: ``teams`` keyed by ``id``, ``members`` keyed by ``(team_id, seq)`` (str, int). The code
-names no backend: ``STORE_BACKEND`` (with its settings) picks DynamoDB, Aurora, sqlite or memory.
+Two kinds: ``teams`` keyed by ``id`` (versioned), ``members`` keyed by ``(team_id, seq)`` (str,
+int). The code names no backend: ``STORE_BACKEND`` (with its settings) picks DynamoDB, Aurora,
+sqlite or memory.
 """
 
 from __future__ import annotations
@@ -18,25 +22,43 @@ import base64
 import json
 from typing import Any
 
-from kvstore import AlreadyExists, InvalidArgument, NotFound, Store, StoreError, create_store
+from kvstore import (
+    AlreadyExists,
+    ConditionFailed,
+    InvalidArgument,
+    NotFound,
+    Store,
+    StoreError,
+    create_store,
+    increment,
+    one_of,
+    transaction,
+)
 
 __all__ = ["handler", "members_store", "setup", "teams_store"]
 
 MAX_SEQ_RETRIES = 5
 """How often ``POST .../members`` retries when a concurrent request took the seq it chose."""
+PAGE_SIZE = 50
+"""Members a page holds unless the request's ``limit`` says otherwise (at most 1,000)."""
 
 
 def check_team(record: dict[str, Any]) -> dict[str, Any]:
-    """The teams kind's ``validate`` hook: a team has a non-empty string ``name``."""
-    name = record.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidArgument("a team needs a non-empty string 'name'")
+    """The teams kind's ``validate`` hook: a team's ``name`` is a non-empty string.
+
+    It also sees an update's changes, which may leave the name out; a whole team needs one
+    (``_put_team`` says so).
+    """
+    if "name" in record:
+        name = record["name"]
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidArgument("a team's 'name' is a non-empty string")
     return record
 
 
 def teams_store() -> Store:
     """The teams kind (stores are cheap: no I/O, the connection is shared by the process)."""
-    return create_store("teams", validate=check_team)
+    return create_store("teams", validate=check_team, version_field="version")
 
 
 def members_store() -> Store:
@@ -77,7 +99,10 @@ def _get_team(team_id: str) -> dict[str, Any]:
 
 
 def _put_team(team_id: str, event: dict[str, Any]) -> dict[str, Any]:
-    return _response(200, teams_store().put({**_body(event), "id": team_id}))
+    team = {**_body(event), "id": team_id}
+    if "name" not in team:
+        raise InvalidArgument("a team needs a non-empty string 'name'")
+    return _response(200, teams_store().put(team))
 
 
 def _delete_team(team_id: str) -> dict[str, Any]:
@@ -87,23 +112,42 @@ def _delete_team(team_id: str) -> dict[str, Any]:
     return _response(204)
 
 
-def _list_members(team_id: str) -> dict[str, Any]:
+def _limit(event: dict[str, Any]) -> int:
+    text = (event.get("queryStringParameters") or {}).get("limit")
+    if text is None:
+        return PAGE_SIZE
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidArgument(f"limit is a number of members, not {text!r}") from None
+
+
+def _list_members(team_id: str, event: dict[str, Any]) -> dict[str, Any]:
     teams_store().find({"id": team_id})  # 404 for an unknown team
-    return _response(200, members_store().find_all({"team_id": team_id}))
+    cursor = (event.get("queryStringParameters") or {}).get("cursor")
+    page = members_store().find_page({"team_id": team_id}, limit=_limit(event), cursor=cursor)
+    return _response(200, {"members": page.records, "cursor": page.cursor})
 
 
 def _add_member(team_id: str, event: dict[str, Any]) -> dict[str, Any]:
-    teams_store().find({"id": team_id})
-    members = members_store()
+    teams, members = teams_store(), members_store()
     body = _body(event)
     for _ in range(MAX_SEQ_RETRIES):
-        taken = [member["seq"] for member in members.find_all({"team_id": team_id})]
-        seq = max(taken, default=0) + 1
+        count = teams.find({"id": team_id}).get("members", 0)  # 404 for an unknown team
+        member = {**body, "team_id": team_id, "seq": count + 1}
         try:
-            # create, not put: two requests choosing the same seq must not overwrite each other.
-            return _response(201, members.create({**body, "team_id": team_id, "seq": seq}))
-        except AlreadyExists:
+            # The member and the team's count together: a racing addition that took this seq
+            # changed the count, so the expect fails and nothing of this one is written.
+            with transaction() as tx:
+                tx.create(members, member)
+                tx.update(
+                    teams,
+                    {"id": team_id, "members": increment(1)},
+                    expect={"members": one_of([count, None]) if count == 0 else count},
+                )
+        except (ConditionFailed, AlreadyExists):
             continue
+        return _response(201, members.find({"team_id": team_id, "seq": member["seq"]}))
     return _response(409, {"error": "CONFLICT", "message": "too many concurrent additions"})
 
 
@@ -111,11 +155,16 @@ _ROUTES: dict[tuple[str, str], Any] = {
     ("GET", "/teams/{id}"): lambda team_id, event: _get_team(team_id),
     ("PUT", "/teams/{id}"): _put_team,
     ("DELETE", "/teams/{id}"): lambda team_id, event: _delete_team(team_id),
-    ("GET", "/teams/{id}/members"): lambda team_id, event: _list_members(team_id),
+    ("GET", "/teams/{id}/members"): _list_members,
     ("POST", "/teams/{id}/members"): _add_member,
 }
 
-_STATUS = {"NOT_FOUND": 404, "INVALID_ARGUMENT": 400, "ALREADY_EXISTS": 409}
+_STATUS = {
+    "NOT_FOUND": 404,
+    "INVALID_ARGUMENT": 400,
+    "ALREADY_EXISTS": 409,
+    "CONDITION_FAILED": 409,  # a stale version: read the team again, then retry
+}
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ STEPS: list[tuple[str, str, Any]] = [
     ("POST", "/teams/rockets/members", {"name": "Grace"}),
     ("POST", "/teams/comets/members", {"name": "Linus"}),
     ("GET", "/teams/rockets/members", None),
+    ("PUT", "/teams/rockets", {"name": "Rockets", "city": "Bergen", "version": 1}),
     ("PUT", "/teams/nameless", {"city": "Bergen"}),
     ("GET", "/teams/ghosts", None),
     ("DELETE", "/teams/comets", None),

@@ -6,6 +6,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -60,6 +61,7 @@ def test_copy_dynamodb_local_to_postgresql_then_diff(both_servers: str) -> None:
             "key": {"team_id": "t4", "seq": 13},
             "differs": [{"field": "score", "from": 3.25, "to": 99}],
         },
+        {"differences": 2, "compared": 1500},
     ]
     assert kvstore("copy", kind, "--from", "dynamo", "--to", "aurora", *KEY).exit_code == 0
     assert kvstore("diff", kind, "--from", "dynamo", "--to", "aurora", *KEY).exit_code == 0
@@ -68,9 +70,9 @@ def test_copy_dynamodb_local_to_postgresql_then_diff(both_servers: str) -> None:
 @pytest.fixture
 def fresh_database(monkeypatch: pytest.MonkeyPatch, examples_database_url: str) -> Iterator[str]:
     """An empty PostgreSQL database named by DATABASE_URL, STORE_BACKEND=aurora."""
-    from kvstore.config import postgres_settings
-    from kvstore.testing.postgres import create_database, drop_database
+    from kvstore.testing._servers.postgres import create_database, drop_database
     from kvstore_aurora.connection import get_pool
+    from kvstore_aurora.settings import postgres_settings
 
     name = f"kvstore_migrate_{os.getpid()}"
     create_database(name)
@@ -78,6 +80,10 @@ def fresh_database(monkeypatch: pytest.MonkeyPatch, examples_database_url: str) 
     monkeypatch.setenv("STORE_BACKEND", "aurora")
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("DB_CONNECT_TIMEOUT", "10")
+    # The repository's alembic.ini, from whatever directory the tests run in.
+    monkeypatch.setenv(
+        "KVSTORE_ALEMBIC_INI", str(Path(__file__).resolve().parents[2] / "alembic.ini")
+    )
     yield url
     get_pool(postgres_settings()).close()
     drop_database(name)

@@ -13,6 +13,7 @@ from examples.teams_app.handler import handler, members_store, setup, teams_stor
 
 
 def call(method: str, path: str, body: Any = None, **kwargs: Any) -> tuple[int, Any]:
+    """The handler's status and decoded body for one API Gateway request."""
     response = handler(api_event(method, path, body, **kwargs), None)
     assert response["headers"]["Content-Type"] == "application/json"
     return response["statusCode"], json.loads(response["body"]) if response["body"] else None
@@ -27,22 +28,37 @@ def app(backend_env: str) -> str:
     return backend_env
 
 
+def members_of(team: str, **query: str) -> list[dict[str, Any]]:
+    status, page = call("GET", f"/teams/{team}/members", query=query or None)
+    assert status == 200, page
+    members: list[dict[str, Any]] = page["members"]
+    return members
+
+
 def test_walkthrough(app: str) -> None:
     assert call("PUT", "/teams/t1", {"name": "Rockets", "city": "Oslo"}) == (
         200,
-        {"id": "t1", "name": "Rockets", "city": "Oslo"},
+        {"id": "t1", "name": "Rockets", "city": "Oslo", "version": 1},
     )
-    assert call("GET", "/teams/t1") == (200, {"id": "t1", "name": "Rockets", "city": "Oslo"})
+    assert call("GET", "/teams/t1") == (
+        200,
+        {"id": "t1", "name": "Rockets", "city": "Oslo", "version": 1},
+    )
     for name in ("Ada", "Grace", "Linus"):
         status, member = call("POST", "/teams/t1/members", {"name": name})
         assert status == 201
         assert member["name"] == name
-    status, members = call("GET", "/teams/t1/members")
-    assert status == 200
+    members = members_of("t1")
     assert [(m["seq"], m["name"]) for m in members] == [(1, "Ada"), (2, "Grace"), (3, "Linus")]
     assert all(m["team_id"] == "t1" for m in members)
-    # PUT replaces the whole team: "city" is gone.
-    assert call("PUT", "/teams/t1", {"name": "Rockets II"})[1] == {"id": "t1", "name": "Rockets II"}
+    team = call("GET", "/teams/t1")[1]
+    assert (team["members"], team["version"]) == (3, 4)  # each addition stepped the version
+    # PUT replaces the whole team, given the version it read: "city" is gone.
+    assert call("PUT", "/teams/t1", {"name": "Rockets II", "version": 4})[1] == {
+        "id": "t1",
+        "name": "Rockets II",
+        "version": 5,
+    }
     assert call("DELETE", "/teams/t1") == (204, None)
     assert call("GET", "/teams/t1")[0] == 404
     assert call("GET", "/teams/t1/members")[0] == 404
@@ -55,9 +71,42 @@ def test_members_of_one_team_only(app: str) -> None:
     call("POST", "/teams/a/members", {"name": "x"})
     call("POST", "/teams/b/members", {"name": "y"})
     call("POST", "/teams/b/members", {"name": "z"})
-    assert [m["name"] for m in call("GET", "/teams/b/members")[1]] == ["y", "z"]
+    assert [m["name"] for m in members_of("b")] == ["y", "z"]
     assert call("DELETE", "/teams/b")[0] == 204
-    assert [m["name"] for m in call("GET", "/teams/a/members")[1]] == ["x"]
+    assert [m["name"] for m in members_of("a")] == ["x"]
+
+
+def test_a_stale_version_is_409_and_changes_nothing(app: str) -> None:
+    call("PUT", "/teams/t1", {"name": "Rockets"})
+    read = call("GET", "/teams/t1")[1]
+    assert call("PUT", "/teams/t1", {"name": "Comets", "version": read["version"]})[0] == 200
+    # A second client still holding the first read loses: 409, and the team is the first's.
+    status, error = call("PUT", "/teams/t1", {"name": "Meteors", "version": read["version"]})
+    assert (status, error["error"]) == (409, "CONDITION_FAILED")
+    # A PUT without the version it read cannot replace a team either.
+    assert call("PUT", "/teams/t1", {"name": "Meteors"})[0] == 409
+    assert call("GET", "/teams/t1")[1]["name"] == "Comets"
+
+
+def test_members_are_listed_page_by_page_with_the_cursor_in_the_query_string(app: str) -> None:
+    call("PUT", "/teams/t1", {"name": "Rockets"})
+    for n in range(7):
+        assert call("POST", "/teams/t1/members", {"name": f"m{n}"})[0] == 201
+    seen: list[int] = []
+    query = {"limit": "3"}
+    pages = 0
+    while True:
+        status, page = call("GET", "/teams/t1/members", query=query)
+        assert status == 200
+        assert len(page["members"]) == (3 if page["cursor"] else 1)
+        seen += [member["seq"] for member in page["members"]]
+        pages += 1
+        if page["cursor"] is None:
+            break
+        query = {"limit": "3", "cursor": page["cursor"]}
+    assert (seen, pages) == (list(range(1, 8)), 3)
+    status, error = call("GET", "/teams/t1/members", query={"cursor": "tampered"})
+    assert (status, error["error"]) == (400, "INVALID_ARGUMENT")
 
 
 @pytest.mark.parametrize(
@@ -80,7 +129,10 @@ def test_errors_carry_the_store_error_code(
 
 
 def test_a_base64_body_is_decoded(app: str) -> None:
-    assert call("PUT", "/teams/é", {"name": "Café"}, b64=True) == (200, {"id": "é", "name": "Café"})
+    assert call("PUT", "/teams/é", {"name": "Café"}, b64=True) == (
+        200,
+        {"id": "é", "name": "Café", "version": 1},
+    )
 
 
 def test_an_unknown_route_is_404(app: str) -> None:
@@ -102,8 +154,9 @@ def test_concurrent_additions_get_distinct_seqs(app: str) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    members = call("GET", "/teams/t1/members")[1]
+    members = members_of("t1")
     created = statuses.count(201)
     assert created + statuses.count(409) == 4
     assert sorted(m["seq"] for m in members) == list(range(1, created + 1))
     assert sorted(m["name"] for m in members) == sorted({m["name"] for m in members})
+    assert call("GET", "/teams/t1")[1].get("members", 0) == created  # counted in the same step
