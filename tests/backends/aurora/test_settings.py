@@ -235,7 +235,9 @@ def test_the_options_override_the_environment_and_are_checked() -> None:
     settings = postgres_settings(DB_VARS)
     found = resolve(settings=settings, timeout=1.5, max_connections=4)
     assert (found.timeout, found.max_connections) == (1.5, 4)
-    for bad in ({"timeout": 0}, {"timeout": "1"}, {"timeout": True}, {"max_connections": 0}):
+    # The command line's --backend aurora:timeout=2 hands the option over as text.
+    assert resolve(settings=settings, timeout="2").timeout == 2.0
+    for bad in ({"timeout": 0}, {"timeout": "soon"}, {"timeout": True}, {"max_connections": 0}):
         with pytest.raises(InvalidArgument):
             resolve(settings=settings, **bad)
 
