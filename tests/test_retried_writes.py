@@ -9,22 +9,9 @@ from typing import Any
 import pytest
 
 from kvstore import AlreadyExists, create_store
-from kvstore.backend import Record
 from kvstore.hookspecs import hookimpl
 from kvstore.testing import registered, unique_kind
-from kvstore.writes import Conflict, Put, Write
-from tests.test_plugin_backend import TinyBackend, TinyDriver
-
-
-class LostAnswers(TinyDriver):
-    """Applies a put, then answers as a resent request would: refused, the key holding the
-    record the first attempt wrote."""
-
-    def write(self, op: Write) -> Record | None:
-        if isinstance(op, Put) and op.guard is not None and not op.guard.unconditional:
-            super().write(Put(op.record))  # the first attempt, whose answer is lost
-            raise Conflict(dict(op.record), retried=True)
-        return super().write(op)
+from tests.fakes import LostAnswers, TinyBackend, TinyDriver
 
 
 class Plugin:
