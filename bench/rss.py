@@ -1,4 +1,5 @@
-"""Memory: peak RSS of ``iter_all`` over a big table, above the process's baseline, in a fresh process.
+"""Memory: peak RSS of ``iter_all`` over a big table, and of ``put_many`` of large records, above
+the process's baseline, in a fresh process.
 
 The child connects first (that memory is baseline), resets its high-water mark (``/proc/self/
 clear_refs``), streams every record, and reports ``VmHWM`` minus the baseline. The raw driver's
@@ -19,7 +20,7 @@ from typing import Any
 from bench.cold import drop_table
 from bench.harness import Row
 
-__all__ = ["memory_rows"]
+__all__ = ["memory_rows", "put_many_row"]
 
 TARGET_MB = 100.0
 
@@ -75,10 +76,83 @@ print(json.dumps({"baseline_kb": baseline, "peak_kb": status("VmHWM"), "rows": c
 """
 
 
-def _child(side: str, backend: str, kind: str) -> dict[str, Any]:
+PUT_RECORD_BYTES = 300_000
+PUT_COUNT = 640
+"""``put_many`` of 640 records of 300 KB (192 MB of records, made one at a time by a generator)."""
+PUT_TARGET_MB = 200.0
+"""A 512 MB Lambda keeps room for its own work."""
+
+_PUT_CHILD = """
+import json, os, sys, time
+from kvstore import create_store
+
+def status(field):
+    with open("/proc/self/status") as info:
+        for line in info:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+kind, backend, count, size = (os.environ["BENCH_KIND"], os.environ["BENCH_BACKEND"],
+                              int(sys.argv[2]), int(sys.argv[3]))
+store = create_store(kind, backend=backend)
+store.ensure()
+
+def records(first, n):
+    for number in range(first, first + n):
+        yield {"id": f"r{number:05}", "blob": f"{number:06d}" * (size // 6)}
+
+store.put_many(records(count, 2))  # connected, client made, layout read
+try:
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+    reset = True
+except OSError:
+    reset = False
+baseline = status("VmHWM")
+started = time.perf_counter()
+written = store.put_many(records(0, count))
+print(json.dumps({"baseline_kb": baseline, "peak_kb": status("VmHWM"), "rows": written,
+                  "seconds": time.perf_counter() - started, "reset": reset}))
+"""
+
+
+def put_many_row(backend: str, tag: str) -> Row:
+    """Peak RSS of one ``put_many`` of PUT_COUNT records of PUT_RECORD_BYTES (issue 12, #6)."""
+    kind = f"bench_put_{tag}"
+    try:
+        found = _child("kvstore", backend, kind, _PUT_CHILD, str(PUT_COUNT), str(PUT_RECORD_BYTES))
+    finally:
+        drop_table(backend, kind)
+    mb = (found["peak_kb"] - found["baseline_kb"]) / 1024
+    total = PUT_COUNT * PUT_RECORD_BYTES / 1e6
+    return Row(
+        operation=f"put_many peak RSS, {PUT_COUNT} records of {PUT_RECORD_BYTES // 1000} KB",
+        backend=backend,
+        versus="-",
+        unit="MB",
+        library_ops_s=found["rows"] / found["seconds"],
+        raw_ops_s=None,
+        ratio=None,
+        target=f"< {PUT_TARGET_MB:.0f} MB above baseline",
+        met=mb < PUT_TARGET_MB and found["rows"] == PUT_COUNT,
+        library_value=f"+{mb:.1f} MB",
+        note=f"{total:.0f} MB written in one call"
+        + ("" if found["reset"] else "; VmHWM could not be reset: baseline is the start-up peak"),
+        samples={"kvstore": [mb]},
+    )
+
+
+def _child(
+    side: str, backend: str, kind: str, code: str = _CHILD, *arguments: str
+) -> dict[str, Any]:
     env = {**os.environ, "BENCH_KIND": kind, "BENCH_BACKEND": backend}
     done = subprocess.run(
-        [sys.executable, "-c", _CHILD, side], env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-c", code, side, *arguments],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         raise RuntimeError(f"memory run failed:\n{done.stderr[-2000:]}")
@@ -170,4 +244,6 @@ def memory_rows(
             found.append(_row(backend, what, kv, raw, load))
         finally:
             drop_table(backend, kind)
+        progress(f"memory: put_many of large records on {backend}")
+        found.append(put_many_row(backend, tag))
     return found
