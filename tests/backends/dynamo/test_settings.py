@@ -30,7 +30,8 @@ def test_the_timeout_option_wins_over_kvstore_timeout() -> None:
     assert resolve(timeout=4, env={"KVSTORE_TIMEOUT": "soon"}).timeout == 4.0  # not read
     with pytest.raises(ConfigError, match="KVSTORE_TIMEOUT"):
         resolve(env={"KVSTORE_TIMEOUT": "soon"})
-    for bad in (0, -1, "3", True):
+    assert resolve(timeout="3", env=env).timeout == 3.0  # --backend dynamo:timeout=3
+    for bad in (0, -1, "soon", True):
         with pytest.raises(InvalidArgument, match="timeout"):
             resolve(timeout=bad, env=env)
 
