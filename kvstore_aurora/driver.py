@@ -222,14 +222,20 @@ class AuroraDriver(Driver):
     def _bounded(self, connection: Connection, plan: Plan) -> list[Record]:
         """A read of known size (a page, ``find``'s first two, ``find_in``'s keys): one
         statement."""
-        from kvstore_aurora.statements import plan_shape, position_params, read_shape, select_sql
+        from kvstore_aurora.statements import (
+            limit_of,
+            plan_shape,
+            position_params,
+            read_shape,
+            select_sql,
+        )
 
         layout = self._layout(connection)
         found = plan_shape(layout, plan)
         if found is None:
             return []
         shape, params = found
-        limited = plan.limit is not None
+        limited = limit_of(plan)
         query = self._statement(
             layout,
             read_shape(plan, shape, limited),
@@ -237,7 +243,7 @@ class AuroraDriver(Driver):
             lambda: select_sql(layout, self.schema, shape, plan, limited),
         )
         params += position_params(layout, plan)
-        if plan.limit is not None:
+        if limited is True:
             params.append(plan.limit)
         if plan.limit is not None and plan.limit <= REUSED_CURSOR_ROWS:
             rows = self.pool.cursor(connection).execute(query, params).fetchall()
