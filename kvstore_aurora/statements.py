@@ -65,9 +65,14 @@ def _key_kind(layout: Layout, position: int) -> str:
 
 
 def _index_kinds(layout: Layout, index: Index) -> list[str]:
-    """What each of ``index``'s expressions compares as (see ``indexes.expr_kind``)."""
-    kinds = column_kinds(layout, index)
-    return [expr_kind(t, k) for t, k in zip(index.key_types, kinds, strict=True)]
+    """What each of ``index``'s expressions compares as (see ``indexes.expr_kind``), worked out
+    once per layout: every indexed read asks."""
+    found = layout.index_kinds.get(index)
+    if found is None:
+        kinds = column_kinds(layout, index)
+        found = [expr_kind(t, k) for t, k in zip(index.key_types, kinds, strict=True)]
+        layout.index_kinds[index] = found
+    return found
 
 
 def _key_cast(layout: Layout, position: int) -> sql.SQL:
