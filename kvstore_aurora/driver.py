@@ -51,6 +51,19 @@ REUSED_CURSOR_ROWS = 100
 """A bounded read of at most this many rows goes through the connection's reused cursor."""
 
 
+_statements: Any = None
+"""``kvstore_aurora.statements`` once a read needed it (a bounded read's hot path imports it
+no more than once: an import statement costs more than the rest of its lookups)."""
+
+
+def _import_statements() -> Any:
+    global _statements
+    from kvstore_aurora import statements
+
+    _statements = statements
+    return statements
+
+
 class AuroraDriver(Driver):
     """One kind's table on one PostgreSQL database."""
 
@@ -222,22 +235,22 @@ class AuroraDriver(Driver):
     def _bounded(self, connection: Connection, plan: Plan) -> list[Record]:
         """A read of known size (a page, ``find``'s first two, ``find_in``'s keys): one
         statement."""
-        from kvstore_aurora.statements import plan_shape, position_params, read_shape, select_sql
-
+        st = _statements or _import_statements()
         layout = self._layout(connection)
-        found = plan_shape(layout, plan)
+        found = st.plan_shape(layout, plan)
         if found is None:
             return []
         shape, params = found
-        limited = plan.limit is not None
+        limited = st.limit_of(plan)
         query = self._statement(
             layout,
-            read_shape(plan, shape, limited),
+            st.read_shape(plan, shape, limited),
             connection,
-            lambda: select_sql(layout, self.schema, shape, plan, limited),
+            lambda: st.select_sql(layout, self.schema, shape, plan, limited),
         )
-        params += position_params(layout, plan)
-        if plan.limit is not None:
+        if plan.start is not None:
+            params += st.position_params(layout, plan)
+        if limited is True:
             params.append(plan.limit)
         if plan.limit is not None and plan.limit <= REUSED_CURSOR_ROWS:
             rows = self.pool.cursor(connection).execute(query, params).fetchall()

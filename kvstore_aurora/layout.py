@@ -55,7 +55,17 @@ class Place:
 class Layout:
     """Where a kind's fields live: its table, key columns, real columns and ``doc``."""
 
-    __slots__ = ("_places", "checked", "columns", "has_doc", "keys", "kind", "schema", "selected")
+    __slots__ = (
+        "_places",
+        "checked",
+        "columns",
+        "has_doc",
+        "index_kinds",
+        "keys",
+        "kind",
+        "schema",
+        "selected",
+    )
 
     def __init__(
         self,
@@ -80,6 +90,8 @@ class Layout:
         self.selected: tuple[str, ...] = (*names, "doc") if has_doc else names
         """The column names every SELECT reads, in the order ``decode`` expects."""
         self._places: dict[str, Place] = {}
+        self.index_kinds: dict[Any, list[str]] = {}
+        """What each index's expressions compare as, by index (``statements._index_kinds``)."""
 
     def __repr__(self) -> str:
         return f"<Layout {self.schema}.{self.kind} {self.selected}>"

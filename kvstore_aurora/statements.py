@@ -47,6 +47,7 @@ __all__ = [
     "Shape",
     "count_sql",
     "delete_sql",
+    "limit_of",
     "order_sql",
     "plan_shape",
     "plan_where",
@@ -64,9 +65,14 @@ def _key_kind(layout: Layout, position: int) -> str:
 
 
 def _index_kinds(layout: Layout, index: Index) -> list[str]:
-    """What each of ``index``'s expressions compares as (see ``indexes.expr_kind``)."""
-    kinds = column_kinds(layout, index)
-    return [expr_kind(t, k) for t, k in zip(index.key_types, kinds, strict=True)]
+    """What each of ``index``'s expressions compares as (see ``indexes.expr_kind``), worked out
+    once per layout: every indexed read asks."""
+    found = layout.index_kinds.get(index)
+    if found is None:
+        kinds = column_kinds(layout, index)
+        found = [expr_kind(t, k) for t, k in zip(index.key_types, kinds, strict=True)]
+        layout.index_kinds[index] = found
+    return found
 
 
 def _key_cast(layout: Layout, position: int) -> sql.SQL:
@@ -258,12 +264,30 @@ def position_params(layout: Layout, plan: Plan) -> list[Any]:
     return [parameter(kind, plan.start[0]), *plan.start[1:]]
 
 
+LITERAL_LIMIT_MAX = 1000
+"""Limits up to this are written into the statement (``limit_of``), larger ones are a parameter."""
+
+
+def limit_of(plan: Plan) -> int | bool:
+    """How ``select_sql`` bounds ``plan``: its limit as a literal (``LIMIT 2``, a page's size
+    and one more), ``True`` for a ``LIMIT`` parameter, ``False`` for none.
+
+    A literal, because with ``LIMIT $n`` PostgreSQL's generic plan for a prepared statement is
+    costed for an unknown limit and loses to a custom plan, which it then makes at every call:
+    an indexed find planned each time. A literal limit keeps the generic plan (on the index).
+    The few page sizes an application uses each make one statement."""
+    limit = plan.limit
+    if limit is None:
+        return False
+    return limit if 0 < limit <= LITERAL_LIMIT_MAX else True
+
+
 def select_sql(
-    layout: Layout, schema: KindSchema, shape: Shape, plan: Plan, limited: bool
+    layout: Layout, schema: KindSchema, shape: Shape, plan: Plan, limited: bool | int
 ) -> sql.Composed:
     """The SELECT of ``plan``'s records: in its order after its start (an ordered plan), and at
-    most a ``LIMIT`` parameter when ``limited`` (parameters: the shape's, the start's, the
-    limit)."""
+    most a ``LIMIT``: the int ``limited`` written as a literal, or a parameter when ``limited``
+    is ``True`` (parameters: the shape's, the start's, that limit)."""
     where = plan_where(layout, schema, shape)
     query = sql.SQL("SELECT {} FROM {} AS {} WHERE {}").format(
         select_columns(layout), layout.table, sql.Identifier(ALIAS), where
@@ -284,8 +308,10 @@ def select_sql(
         query += sql.SQL(" ORDER BY {}").format(
             sql.SQL(", ").join(_key_order(layout, i) for i in range(len(layout.keys)))
         )
-    if limited:
+    if limited is True:
         query += sql.SQL(" LIMIT %s")
+    elif limited:
+        query += sql.SQL(" LIMIT {}").format(sql.Literal(int(limited)))
     return query
 
 
@@ -303,8 +329,9 @@ def delete_sql(layout: Layout, schema: KindSchema, shape: Shape) -> sql.Composed
     )
 
 
-def read_shape(plan: Plan, shape: Shape, limited: bool) -> Hashable:
+def read_shape(plan: Plan, shape: Shape, limited: bool | int) -> Hashable:
     """What a SELECT's text depends on besides the layout."""
     ordered = None if plan.descending is None else (plan.descending, plan.start is not None)
     served = plan.index.name if plan.index else plan.access
-    return ("select", shape, ordered, limited, served, plan.stable)
+    limit = "param" if limited is True else limited or None  # True == 1 as a dict key
+    return ("select", shape, ordered, limit, served, plan.stable)

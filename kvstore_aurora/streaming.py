@@ -42,6 +42,9 @@ Resume = Callable[[Connection, Record | None], Opened | None]
 start); ``None``: no record can match."""
 
 
+_FIRST_PAGE_LIMIT = b" LIMIT %d" % (PAGE_SIZE + 1)
+
+
 def _fetch(name: bytes) -> bytes:
     return b"FETCH FORWARD %d FROM %s" % (PAGE_SIZE, name)
 
@@ -75,7 +78,9 @@ def _first_page(
     if opened is None:
         return None
     query, params, decode = opened
-    rows = connection.execute(query + b" LIMIT %s", [*params, PAGE_SIZE + 1]).fetchall()
+    # A literal limit, not a parameter: costed for an unknown LIMIT $n, the generic plan of the
+    # prepared statement read the whole table (see statements.limit_of).
+    rows = connection.execute(query + _FIRST_PAGE_LIMIT, params).fetchall()
     return True if len(rows) > PAGE_SIZE else [decode(row) for row in rows]
 
 

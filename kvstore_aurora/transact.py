@@ -15,8 +15,9 @@ with another transaction (nothing was applied) is tried again too.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import psycopg
 from psycopg import errors as pg
@@ -77,6 +78,68 @@ def step(
     return query, statement.params
 
 
+class _Preparing:
+    """Which of a connection's transaction steps go prepared (``prepare=True``).
+
+    A guarded step's planning costs more than its execution, but a step's statement is prepared
+    only once it ran in a transaction that went through, and never by psycopg's threshold: at a
+    statement's fifth run psycopg counts it as prepared even when the server skipped it after a
+    failing step in the same pipeline (a later run then finds no such statement). Asked with
+    ``prepare=True``, psycopg drops a statement from its cache when its result is not a success.
+    A statement whose preparing run failed (the server may keep it: a Parse is not rolled back)
+    is not prepared again on that connection, so that no statement leaves more than one behind.
+    """
+
+    _all: ClassVar[weakref.WeakKeyDictionary[Connection, _Preparing]] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self) -> None:
+        self.succeeded: set[bytes] = set()
+        """Statements that ran in a transaction that went through."""
+        self.prepared: set[bytes] = set()
+        """Statements prepared in a transaction that went through (psycopg keeps their name)."""
+        self.never: set[bytes] = set()
+        self.sent: list[bytes] = []
+        self.preparing: list[bytes] = []
+
+    @classmethod
+    def of(cls, connection: Connection) -> _Preparing:
+        """The connection's record, for a new run."""
+        found = cls._all.get(connection)
+        if found is None:
+            found = cls._all[connection] = cls()
+        found.sent, found.preparing = [], []
+        return found
+
+    def use(self, query: bytes) -> bool:
+        """Whether to send ``query`` prepared in this run."""
+        self.sent.append(query)
+        if query in self.prepared:
+            return True
+        if query in self.succeeded and query not in self.never:
+            self.preparing.append(query)
+            return True
+        return False
+
+    def settle(self, committed: bool) -> None:
+        """After a run: its statements went through (prepared next time), or those it prepared
+        are not prepared again."""
+        for remembered in (self.succeeded, self.prepared, self.never):
+            if len(remembered) > MAX_PREPARED:  # bounded; forgetting costs a preparation
+                remembered.clear()
+        if committed:
+            self.succeeded.update(self.sent)
+            self.prepared.update(self.preparing)
+        else:
+            self.never.update(self.preparing)
+        self.sent, self.preparing = [], []
+
+
+MAX_PREPARED = 256
+"""Statements ``_Preparing`` remembers a connection (as the driver's statement cache)."""
+
+
 def _roll_back(connection: Connection, statement: str) -> None:
     if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         with contextlib.suppress(psycopg.Error):  # else the pool drops the connection
@@ -88,23 +151,23 @@ def _run(connection: Connection, ops: Sequence[tuple[AuroraDriver, Write]], chec
     back."""
     # Every layout and statement first: a missing table fails before anything is sent.
     steps = [step(driver, connection, op, checked) for driver, op in ops]
+    plan = _Preparing.of(connection)
     begin, commit, roll_back = transaction_sql(connection, "kvstore_transaction")
     cursors: list[psycopg.Cursor[Any]] = []
     failed: psycopg.Error | None = None
     try:
         with pipeline(connection):
             try:
-                # Never prepared here: a statement psycopg prepares after one that fails in the
-                # same pipeline is skipped by the server, yet psycopg would take it as prepared.
                 connection.execute(begin, prepare=False)
                 for query, params in steps:
-                    cursors.append(connection.execute(query, params, prepare=False))
+                    cursors.append(connection.execute(query, params, prepare=plan.use(query)))
                 if not checked:
                     connection.execute(commit, prepare=False)
             except psycopg.Error as exc:  # a result read early: the pipeline's exit raises next
                 failed = exc
     except psycopg.Error as exc:
         failed = failed or exc
+    plan.settle(failed is None)
     if failed is None and checked:
         # Core's exact size check of every merged record, before the COMMIT.
         for index, (cursor, (driver, op)) in enumerate(zip(cursors, ops, strict=True)):
