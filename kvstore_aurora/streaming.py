@@ -42,9 +42,6 @@ Resume = Callable[[Connection, Record | None], Opened | None]
 start); ``None``: no record can match."""
 
 
-_FIRST_PAGE_LIMIT = b" LIMIT %d" % (PAGE_SIZE + 1)
-
-
 def _fetch(name: bytes) -> bytes:
     return b"FETCH FORWARD %d FROM %s" % (PAGE_SIZE, name)
 
@@ -80,7 +77,7 @@ def _first_page(
     query, params, decode = opened
     # A literal limit, not a parameter: costed for an unknown LIMIT $n, the generic plan of the
     # prepared statement read the whole table (see statements.limit_of).
-    rows = connection.execute(query + _FIRST_PAGE_LIMIT, params).fetchall()
+    rows = connection.execute(query + b" LIMIT %d" % (PAGE_SIZE + 1), params).fetchall()
     return True if len(rows) > PAGE_SIZE else [decode(row) for row in rows]
 
 
