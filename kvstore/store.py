@@ -219,7 +219,7 @@ class RecordStore:
 
     def find_all(self, filters: Mapping[str, Any] = NO_FILTERS) -> list[Record]:
         """Every record matching ``filters``, sorted by key."""
-        plan = self._plan(self._filters(filters))
+        plan = self._plan(self._filters(filters)).collect()
         records = sorted(self._select(plan), key=self._sort_key)
         return [self._out(record) for record in records] if self._validate else records
 
@@ -243,7 +243,7 @@ class RecordStore:
         plan = self._in_plan(field, values)
         if plan is None:
             return []
-        records = sorted(self._select(plan), key=self._sort_key)
+        records = sorted(self._select(plan.collect()), key=self._sort_key)
         return [self._out(record) for record in records] if self._validate else records
 
     def count(self, filters: Mapping[str, Any] = NO_FILTERS) -> int:

@@ -18,9 +18,10 @@ and its order of index items whose index keys tie is not the contract's (DynamoD
 them by a hash of the table key): the items of each tie are read whole and ordered by the primary
 key here, so a page inside a tie reads the whole tie (an index without a sort field is one tie).
 
-Streaming reads (``iter_all``, ``find_all``: no limit) ask for pages of at most
-``STREAM_PAGE_LIMIT`` items, so memory stays bounded by that, whatever the item size; a limited
-unordered read with a filter (``find``) keeps full pages (see docs/PERFORMANCE.md).
+Streaming reads (``iter_all``, a delete's read: no limit) ask for pages of at most
+``STREAM_PAGE_LIMIT`` items, so memory stays bounded by that, whatever the item size; a read core
+collects whole (``find_all``, ``find_in``: ``plan.collected``) and a limited unordered read with a
+filter (``find``) keep DynamoDB's full 1 MB pages (see docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def _limits(plan: Plan, filtered: bool, margin: int = 0) -> Iterator[int | None]
     ``margin`` items more in the first page of an ordered or limited read."""
     if plan.limit is None:
         while True:
-            yield STREAM_PAGE_LIMIT
+            yield None if plan.collected else STREAM_PAGE_LIMIT
     if plan.descending is None and filtered:
         while True:
             yield None  # find(): a selective filter must not cost a call per few items
