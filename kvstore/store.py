@@ -324,9 +324,8 @@ class RecordStore:
 
     def put_op(self, record: Mapping[str, Any], expect: Mapping[str, Any] | None = None) -> Put:
         """``put``'s write: the checked record, the new version, the guard of ``expect``."""
-        return operations.put_op(
-            self._schema, self._record(record), self._expect(expect), self._now()
-        )
+        checked, bound = prepare_sized(self._incoming(record, "record"), self._schema)
+        return operations.put_op(self._schema, checked, self._expect(expect), self._now(), bound)
 
     def put(self, record: Mapping[str, Any], *, expect: Mapping[str, Any] | None = None) -> Record:
         """Store ``record`` whole, replacing any record with its key; return what is stored.
@@ -340,7 +339,8 @@ class RecordStore:
 
     def create_op(self, record: Mapping[str, Any]) -> Put:
         """``create``'s write: the checked record (version 1), only on a key with no live record."""
-        return operations.create_op(self._schema, self._record(record), self._now())
+        checked, bound = prepare_sized(self._incoming(record, "record"), self._schema)
+        return operations.create_op(self._schema, checked, self._now(), bound)
 
     def create(self, record: Mapping[str, Any]) -> Record:
         """Store ``record`` unless its key is taken (``AlreadyExists``)."""
