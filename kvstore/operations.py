@@ -18,29 +18,52 @@ def version_condition(version: int) -> Condition:
     return OneOf([0], absent=True) if version == 0 else Eq(version)
 
 
-def put_op(schema: KindSchema, record: Record, expect: Conditions, now: float | None) -> Put:
+def _versioned_bound(schema: KindSchema, bound: int | None) -> int | None:
+    """``bound`` (of a record's ``item_size``) once the store sets its version field: the field
+    counted again, at the most a number can take (21 bytes)."""
+    field = schema.version_field
+    if bound is None or field is None:
+        return bound
+    return bound + len(field.encode("utf-8")) + 21
+
+
+def put_op(
+    schema: KindSchema,
+    record: Record,
+    expect: Conditions,
+    now: float | None,
+    size_bound: int | None = None,
+) -> Put:
     """``put``: the record (its version stepped), written when ``expect`` holds on the stored
     record (an empty one for a new key) and, for a versioned kind, when the version it carries is
-    the stored one (without a version: only on a new key)."""
+    the stored one (without a version: only on a new key). ``size_bound``: at least the record's
+    ``item_size`` as given, when known (``Put.size_bound``)."""
     field = schema.version_field
+    bound = _versioned_bound(schema, size_bound)
     if field is None:
         if not expect:
-            return Put(record)
-        return Put(record, Guard(expect, matches_all({}, expect), now), expect=expect)
+            return Put(record, size_bound=bound)
+        guard = Guard(expect, matches_all({}, expect), now)
+        return Put(record, guard, expect=expect, size_bound=bound)
     given = record.get(field)
     if given is None:
         record[field] = 1
-        return Put(record, Guard(None, matches_all({}, expect), now), expect=expect)
+        guard = Guard(None, matches_all({}, expect), now)
+        return Put(record, guard, expect=expect, size_bound=bound)
     record[field] = given + 1
     checks = (*expect, (field, version_condition(given)))
-    return Put(record, Guard(checks, given == 0 and matches_all({}, expect), now), expect=checks)
+    guard = Guard(checks, given == 0 and matches_all({}, expect), now)
+    return Put(record, guard, expect=checks, size_bound=bound)
 
 
-def create_op(schema: KindSchema, record: Record, now: float | None) -> Put:
+def create_op(
+    schema: KindSchema, record: Record, now: float | None, size_bound: int | None = None
+) -> Put:
     """``create``: the record (version 1), written only on a key with no live record."""
     if schema.version_field is not None:
         record[schema.version_field] = 1
-    return Put(record, Guard(None, True, now), verb="create")
+    bound = _versioned_bound(schema, size_bound)
+    return Put(record, Guard(None, True, now), verb="create", size_bound=bound)
 
 
 def update_op(

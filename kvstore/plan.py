@@ -88,6 +88,10 @@ class Plan:
     descending: bool | None = None
     limit: int | None = None
     start: tuple[Any, ...] | None = None
+    collected = False
+    """The caller takes every record at once (``find_all``, ``find_in``), never stopping early:
+    a streaming read's bounded pieces save no memory there, and a driver may read in larger
+    ones."""
     stable = False
     """A resumable scan: one segment, in the driver's stable order, after ``after``."""
     segment = 0
@@ -221,6 +225,11 @@ class Plan:
         self.descending = descending
         self.limit = limit
         self.start = start
+        return self
+
+    def collect(self) -> Plan:
+        """This plan as a read whose every record the caller takes at once (``collected``)."""
+        self.collected = True
         return self
 
     def resumable(self, segment: int, segments: int, after: Key | None) -> Plan:

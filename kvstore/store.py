@@ -219,7 +219,7 @@ class RecordStore:
 
     def find_all(self, filters: Mapping[str, Any] = NO_FILTERS) -> list[Record]:
         """Every record matching ``filters``, sorted by key."""
-        plan = self._plan(self._filters(filters))
+        plan = self._plan(self._filters(filters)).collect()
         records = sorted(self._select(plan), key=self._sort_key)
         return [self._out(record) for record in records] if self._validate else records
 
@@ -243,7 +243,7 @@ class RecordStore:
         plan = self._in_plan(field, values)
         if plan is None:
             return []
-        records = sorted(self._select(plan), key=self._sort_key)
+        records = sorted(self._select(plan.collect()), key=self._sort_key)
         return [self._out(record) for record in records] if self._validate else records
 
     def count(self, filters: Mapping[str, Any] = NO_FILTERS) -> int:
@@ -324,9 +324,8 @@ class RecordStore:
 
     def put_op(self, record: Mapping[str, Any], expect: Mapping[str, Any] | None = None) -> Put:
         """``put``'s write: the checked record, the new version, the guard of ``expect``."""
-        return operations.put_op(
-            self._schema, self._record(record), self._expect(expect), self._now()
-        )
+        checked, bound = prepare_sized(self._incoming(record, "record"), self._schema)
+        return operations.put_op(self._schema, checked, self._expect(expect), self._now(), bound)
 
     def put(self, record: Mapping[str, Any], *, expect: Mapping[str, Any] | None = None) -> Record:
         """Store ``record`` whole, replacing any record with its key; return what is stored.
@@ -340,7 +339,8 @@ class RecordStore:
 
     def create_op(self, record: Mapping[str, Any]) -> Put:
         """``create``'s write: the checked record (version 1), only on a key with no live record."""
-        return operations.create_op(self._schema, self._record(record), self._now())
+        checked, bound = prepare_sized(self._incoming(record, "record"), self._schema)
+        return operations.create_op(self._schema, checked, self._now(), bound)
 
     def create(self, record: Mapping[str, Any]) -> Record:
         """Store ``record`` unless its key is taken (``AlreadyExists``)."""

@@ -38,6 +38,8 @@ class Transaction:
         self._keys: set[tuple[Hashable, str, Key]] = set()
         self._scope: Hashable = None
         self._bytes = 0
+        self._exact = False
+        """``_bytes`` is the exact size of the records so far (else a sum of upper bounds)."""
         self._after: list[Callable[[], None]] = []
 
     def __len__(self) -> int:
@@ -65,7 +67,12 @@ class Transaction:
             raise InvalidArgument(
                 f"a transaction names each key of a kind once: {schema.kind} key {key!r} twice"
             )
-        size = _size(schema, op)
+        size = _size(schema, op, self._exact)
+        if self._bytes + size > MAX_TRANSACTION_BYTES and not self._exact:
+            # The bounds no longer show that it fits: every record sized exactly from now on.
+            self._exact = True
+            self._bytes = sum(_size(d.schema, earlier, True) for d, earlier in self._ops)
+            size = _size(schema, op, True)
         if self._bytes + size > MAX_TRANSACTION_BYTES:
             raise InvalidArgument(
                 f"a transaction holds at most {MAX_TRANSACTION_BYTES} bytes of records"
@@ -141,9 +148,12 @@ class Transaction:
             action()
 
 
-def _size(schema: KindSchema, op: Write) -> int:
-    """What ``op`` counts toward the transaction's 4 MiB: its record, changes or key."""
+def _size(schema: KindSchema, op: Write, exact: bool) -> int:
+    """What ``op`` counts toward the transaction's 4 MiB: its record, changes or key (unless
+    ``exact``, a put's size bound when it has one: sizing a record costs as much as encoding it)."""
     if isinstance(op, Put):
+        if not exact and op.size_bound is not None:
+            return op.size_bound
         return item_size(op.record)
     key = dict(zip(schema.id_fields, key_of(schema, op), strict=True))
     if isinstance(op, Update):

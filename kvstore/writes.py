@@ -112,16 +112,26 @@ ALWAYS = Guard((), True)
 class Put:
     """Store ``record`` whole, replacing the live record, when ``guard`` holds."""
 
-    __slots__ = ("expect", "guard", "record", "verb")
+    __slots__ = ("expect", "guard", "record", "size_bound", "verb")
 
     def __init__(
-        self, record: Record, guard: Guard = ALWAYS, *, verb: str = "put", expect: Conditions = ()
+        self,
+        record: Record,
+        guard: Guard = ALWAYS,
+        *,
+        verb: str = "put",
+        expect: Conditions = (),
+        size_bound: int | None = None,
     ) -> None:
         self.record = record
         self.guard = guard
         self.verb = verb
         """``"put"`` or ``"create"``: which call made it (and so which error a conflict means)."""
         self.expect = expect
+        self.size_bound = size_bound
+        """At least ``item_size(record)``, when its maker knows such a bound from its own checks
+        (``None``: unknown); a transaction sizes records exactly only when the bounds no longer
+        show that they fit."""
 
     def key(self, schema: KindSchema) -> Key:
         """The key written."""

@@ -9,7 +9,9 @@ boto3 adds about 60 modules and 7,000 objects for its resource layer, which only
 uses, so it is imported there (or comes with a ``session=`` the caller made).
 
 Its timeouts come from a call's time budget (``kvstore_dynamo.settings.Limits``) and its retries
-are bounded by it (``kvstore_dynamo.retries``); a client given with ``client=`` is used as it is.
+are bounded by it (``kvstore_dynamo.retries``); botocore's client-side parameter validation is off
+(kvstore validates records and builds every request itself; DynamoDB still refuses a bad one). A
+client given with ``client=`` is used as it is.
 """
 
 from __future__ import annotations
@@ -133,6 +135,9 @@ def client_config(limits: Limits, retries: dict[str, Any] | None) -> Config:
         "connect_timeout": limits.connect_timeout,
         "read_timeout": limits.read_timeout,
         "max_pool_connections": MAX_POOL_CONNECTIONS,
+        # kvstore checks its records and builds its own requests: botocore's walk of each
+        # request against the service model checks nothing more (docs/PERFORMANCE.md).
+        "parameter_validation": False,
     }
     if retries is not None:
         options["retries"] = retries

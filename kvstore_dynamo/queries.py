@@ -11,16 +11,17 @@ and Scan, page by page, with every LastEvaluatedKey followed.
 Filters go to the server as a FilterExpression (``kvstore_dynamo.expressions``) except on the key
 a Query reads, which DynamoDB refuses there; core checks every record anyway.
 
-Ordered reads (pages) ask for pages of ``plan.limit`` items first, doubling while more are needed,
-in the read's direction (``ScanIndexForward``). A position to continue after becomes part of the
+Ordered reads (pages) ask for pages of ``plan.limit`` items first (on an index, one or two more:
+see ``_query``), doubling while more are needed, in the read's direction (``ScanIndexForward``). A position to continue after becomes part of the
 key condition, not an ExclusiveStartKey: DynamoDB refuses a start key outside the key condition,
 and its order of index items whose index keys tie is not the contract's (DynamoDB Local orders
 them by a hash of the table key): the items of each tie are read whole and ordered by the primary
 key here, so a page inside a tie reads the whole tie (an index without a sort field is one tie).
 
-Streaming reads (``iter_all``, ``find_all``: no limit) ask for pages of at most
-``STREAM_PAGE_LIMIT`` items, so memory stays bounded by that, whatever the item size; a limited
-unordered read with a filter (``find``) keeps full pages (see docs/PERFORMANCE.md).
+Streaming reads (``iter_all``, a delete's read: no limit) ask for pages of at most
+``STREAM_PAGE_LIMIT`` items, so memory stays bounded by that, whatever the item size; a read core
+collects whole (``find_all``, ``find_in``: ``plan.collected``) and a limited unordered read with a
+filter (``find``) keep DynamoDB's full 1 MB pages (see docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
@@ -71,15 +72,16 @@ def _projection(expr: Expression, project: Sequence[str]) -> dict[str, Any]:
     return {"ProjectionExpression": ", ".join(expr.name(field) for field in project)}
 
 
-def _limits(plan: Plan, filtered: bool) -> Iterator[int | None]:
-    """The ``Limit`` of each page of a Query or Scan (``None``: DynamoDB's full 1 MB pages)."""
+def _limits(plan: Plan, filtered: bool, margin: int = 0) -> Iterator[int | None]:
+    """The ``Limit`` of each page of a Query or Scan (``None``: DynamoDB's full 1 MB pages);
+    ``margin`` items more in the first page of an ordered or limited read."""
     if plan.limit is None:
         while True:
-            yield STREAM_PAGE_LIMIT
+            yield None if plan.collected else STREAM_PAGE_LIMIT
     if plan.descending is None and filtered:
         while True:
             yield None  # find(): a selective filter must not cost a call per few items
-    size = max(1, min(plan.limit, MAX_PAGE))
+    size = max(1, min(plan.limit + margin, MAX_PAGE))
     while True:
         yield size
         size = min(size * 2, MAX_PAGE)
@@ -204,7 +206,14 @@ def _query(table: Table, plan: Plan, partition: Any, project: Sequence[str]) -> 
     params.update(_projection(expr, project))
     params.update(expr.params())
     check = plan.sort if sort is not plan.sort else None  # the key condition was widened
-    pages = _pages(table.client.query, params, _limits(plan, text is not None or bool(check)))
+    # An ordered index read yields its last record once the next item ends that record's tie,
+    # and a read after a position reads that position's tie again: one item more for each, so
+    # that a page whose values do not tie is one Query.
+    margin = 0
+    if ordered and index is not None and sort_field is not None:
+        margin = 1 + (plan.start is not None)
+    filtered = text is not None or bool(check)
+    pages = _pages(table.client.query, params, _limits(plan, filtered, margin))
     records: Iterator[Record] = (
         from_item(item) for page in pages for item in page.get("Items", ())
     )

@@ -154,6 +154,29 @@ def test_pages_ask_for_the_page_size_and_follow_positions_not_tokens(client: Any
     assert [r["id"] for r in descending.records] == [59, 58, 57]
 
 
+def test_an_index_page_without_ties_is_one_query_with_or_without_a_cursor(client: Any) -> None:
+    # The page, one more record (is there a next page?), one more item to end that record's
+    # tie, and after a cursor the cursor's own record again: one Query, not a second to finish.
+    store = create_store(
+        unique_kind(),
+        backend="dynamo",
+        client=client,
+        indexes=[Index("by_rank", ("grp", "rank"), key_type=(str, int))],
+    )
+    store.ensure()
+    store.put_many({"id": f"k{n}", "grp": "g", "rank": n} for n in range(40))
+    calls = Calls(client)
+    reads = Reads(client)
+    first = store.find_page({"grp": "g"}, limit=10)
+    second = store.find_page({"grp": "g"}, limit=10, cursor=first.cursor)
+    last = store.find_page({"grp": "g", "rank": ge(30)}, limit=10)
+    assert [r["rank"] for r in first.records + second.records] == list(range(20))
+    assert [r["rank"] for r in last.records] == list(range(30, 40))
+    assert last.cursor is None
+    assert dict(calls.counts) == {"Query": 3}
+    assert [params["Limit"] for params in reads.params] == [12, 13, 12]
+
+
 def test_a_page_inside_a_tie_of_an_index_reads_the_whole_tie(client: Any) -> None:
     # DynamoDB orders an index's tied items its own way: core's order (then by the primary key)
     # needs the whole tie, and only that: the next value ends the read.

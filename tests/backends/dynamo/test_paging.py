@@ -53,3 +53,30 @@ def test_a_limited_find_keeps_full_pages(client: Any, monkeypatch: pytest.Monkey
     pages = ScanPages(client)
     assert store.find({"tag": "x"}) == {"id": "k017", "tag": "x"}
     assert pages.limits == [None]
+
+
+def test_reads_core_collects_whole_keep_full_pages(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # find_all and find_in return every record at once: bounded pages would save no memory and
+    # cost calls (1,000 records in pages of 1,000 took a second, empty Query).
+    monkeypatch.setattr(queries, "STREAM_PAGE_LIMIT", 7)
+    store = create_store(
+        unique_kind(), backend="dynamo", client=client, id_field=("grp", "n"), key_type=(str, int)
+    )
+    store.ensure()
+    written = [{"grp": f"g{i % 2}", "n": i} for i in range(30)]
+    store.put_many(written)
+    pages = ScanPages(client)
+    queried: list[int | None] = []
+    client.meta.events.register(
+        "provide-client-params.dynamodb.Query",
+        lambda params, **_: queried.append(params.get("Limit")),
+    )
+    assert store.find_all() == sorted(written, key=lambda r: (r["grp"], r["n"]))
+    assert store.find_all({"grp": "g0"}) == [r for r in written if r["grp"] == "g0"]
+    assert len(store.find_in("grp", ["g0", "g1"])) == 30
+    assert pages.limits == [None]
+    assert queried == [None, None, None]
+    assert len(list(store.iter_all({"grp": "g1"}))) == 15
+    assert queried[3:] == [7, 7, 7]

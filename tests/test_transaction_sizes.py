@@ -1,0 +1,54 @@
+"""A transaction sizes its records exactly only when their bounds no longer show that they fit:
+the same transactions are refused as when every record was sized exactly (issue 17)."""
+
+from __future__ import annotations
+
+import pytest
+
+from kvstore import InvalidArgument, create_store, transaction
+from kvstore.testing import unique_kind
+from kvstore.transactions import MAX_TRANSACTION_BYTES
+from kvstore.values import item_size
+
+
+def numbers(n: int) -> dict[str, object]:
+    # 2,000 small ints: sized 2 bytes each, bounded at 21 (the most a number takes).
+    return {"id": f"r{n:03}", "v": list(range(2_000)), "version": None}
+
+
+def test_puts_whose_bounds_exceed_the_limit_but_whose_sizes_fit_are_written() -> None:
+    store = create_store(unique_kind(), backend="memory", version_field="version")
+    store.ensure()
+    records = [numbers(n) for n in range(100)]
+    assert sum(item_size({**r, "version": 1}) for r in records) < MAX_TRANSACTION_BYTES
+    assert MAX_TRANSACTION_BYTES < 100 * 2_000 * 21  # the bounds alone would refuse them
+    with transaction() as tx:
+        for record in records:
+            tx.put(store, record)
+    assert store.count() == 100
+
+
+def test_a_transaction_over_the_limit_is_refused_at_the_same_operation() -> None:
+    store = create_store(unique_kind(), backend="memory")
+    store.ensure()
+    records = [{"id": f"big{n}", "v": "x" * 399_000} for n in range(10)]
+    records += [numbers(n) for n in range(100)]
+    total, fitting = 0, 0
+    for record in records:
+        total += item_size(record)
+        if total > MAX_TRANSACTION_BYTES:
+            break
+        fitting += 1
+    assert 10 < fitting < len(records)
+    added: list[int] = []
+
+    def block() -> None:
+        with transaction() as tx:
+            for record in records:
+                tx.put(store, record)
+                added.append(len(tx))
+
+    with pytest.raises(InvalidArgument, match="bytes of records"):
+        block()
+    assert len(added) == fitting
+    assert store.count() == 0
