@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kvstore.backend import Driver
-from kvstore.conditions import Condition, NotExpired
+from kvstore.conditions import MAX_ONE_OF, Condition, NotExpired
 from kvstore.errors import InvalidArgument, OperationRejected, StoreError
 from kvstore.migration import shadow
 from kvstore.migration.mirror import mirror_delete, mirror_put, resync
@@ -40,7 +40,13 @@ from kvstore.migration.reports import (
 from kvstore.migration.spec import Stage
 from kvstore.plan import Conditions, plan_read
 from kvstore.reconcile import now_for
-from kvstore.records import chunked_by_size, prepare_filters, prepare_in, prepare_record
+from kvstore.records import (
+    chunked,
+    chunked_by_size,
+    prepare_filters,
+    prepare_in,
+    prepare_record,
+)
 from kvstore.schema import Key, KindSchema
 from kvstore.store import (
     CHUNK_BYTES,
@@ -354,9 +360,13 @@ class MigratingStore:
         check_field_name(field)
         removed = 0
         for chunk in chunked_by_size(iterable_argument(values, "values"), *_CHUNK):
-            matches = self._first.find_in(field, chunk)  # checks the chunk, and scan=False
-            name, wanted = prepare_in(field, chunk, self.schema)
-            removed += self._remove_each("remove_in", matches, ((name, wanted),))
+            prepare_in(field, chunk, self.schema)  # the whole chunk checked before any removal
+            # Each removal is guarded by the record still matching: a one_of condition, which
+            # takes at most MAX_ONE_OF values on every backend (DynamoDB's IN list).
+            for part in chunked(chunk, MAX_ONE_OF):
+                matches = self._first.find_in(field, part)  # checks scan=False too
+                name, wanted = prepare_in(field, part, self.schema)
+                removed += self._remove_each("remove_in", matches, ((name, wanted),))
         return removed
 
     def truncate(self, force: bool = False) -> int:
