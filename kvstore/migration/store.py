@@ -58,7 +58,7 @@ from kvstore.store import (
     iterable_argument,
 )
 from kvstore.values import check_field_name
-from kvstore.writes import Check, Conflict, Delete, Guard, Put, Update, Write
+from kvstore.writes import Check, Conflict, Delete, Guard, Put, Update, Write, is_live
 
 if TYPE_CHECKING:
     from kvstore.pages import Page
@@ -332,10 +332,16 @@ class MigratingStore:
         removed = 0
         for record in records:
             key = schema.key_of(record)
+            now = now_for(schema)
             try:
-                first.driver.write(Delete(key, Guard(checks, False, now_for(schema))))
-            except Conflict:
-                continue  # changed or removed since it was read: no longer a match
+                first.driver.write(Delete(key, Guard(checks, False, now)))
+            except Conflict as conflict:
+                # A delete sent again after its answer was lost, refused for finding no record:
+                # its first attempt removed it (or a racing removal did; the record is gone
+                # either way, and the second side must lose it too). Otherwise the record changed
+                # since it was read and is no longer a match.
+                if not (conflict.retried and not is_live(schema, conflict.current, now)):
+                    continue
             removed += 1
             if second is not None:
                 self._second_write(operation, key, mirror_delete, first, second, key, record)
