@@ -122,6 +122,39 @@ def test_racing_versioned_writers_leave_both_sides_equal(
     # (Compared reads may report a difference here: second writes are made to land late.)
 
 
+@pytest.mark.parametrize("stage", ["dualwrite", "live"])  # second side: PostgreSQL, DynamoDB
+def test_a_second_write_never_goes_back_in_version_and_a_higher_one_is_repaired(
+    servers: Servers, events: list[MigrationEvent], stage: str
+) -> None:
+    from kvstore.migration.mirror import mirror_delete, mirror_put
+
+    store = _store(servers, unique_kind(), stage, version_field="v")
+    first, second = store.authoritative, (store.old if stage == "live" else store.new)
+    v1 = store.put({"id": "a", "n": 1})
+    v2 = store.update({"id": "a", "n": 2})
+    assert second.find({"id": "a"}) == v2
+    mirror_put(first, second, v1)  # landing late, after the newer one: not written
+    assert second.find({"id": "a"}) == v2
+    mirror_delete(first, second, ("a",), v1)  # a removal of the older record: refused
+    assert second.find({"id": "a"}) == v2
+    mirror_delete(first, second, ("a",), v2)
+    assert second.find_all() == []
+    # A record stored without a version counts as version 0: any version replaces it.
+    second.driver.put_many([{"id": "b", "n": 0}])
+    mirror_put(first, second, {"id": "b", "n": 1, "v": 1})
+    assert second.find({"id": "b"}) == {"id": "b", "n": 1, "v": 1}
+    # The key removed and created again on the first side while the second kept a record of a
+    # higher version (a removal whose second write was lost): the second side is repaired.
+    second.put({"id": "c", "old": True})
+    for _ in range(4):
+        second.update({"id": "c", "old": True})
+    assert second.find({"id": "c"})["v"] == 5
+    created = store.create({"id": "c", "fresh": True})
+    assert created == {"id": "c", "fresh": True, "v": 1}
+    assert second.find({"id": "c"}) == first.find({"id": "c"}) == created
+    assert events == []
+
+
 # -- a removal whose answer was lost ----------------------------------------------------------------
 
 
