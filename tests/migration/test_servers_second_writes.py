@@ -1,8 +1,9 @@
 """Second writes and backfills of a move from DynamoDB Local (old side) to PostgreSQL (new side,
 ``aurora``) on the real servers: versioned writers racing at every mirrored stage leave both sides
-equal; a removal whose answer was lost (and was sent again) is still mirrored; the known limit of a
-removal's late second write after the key was created again (``kvstore diff --fix`` repairs it);
-a backfill killed part way resumes from its checkpoint; and ``copy --segments 4``.
+equal, and a second write never goes back in version on either server; a removal whose answer was
+lost (and was sent again) is still mirrored; the known limit of a removal's late second write after
+the key was created again (``kvstore diff --fix`` repairs it); a backfill killed part way (an error
+injected, or its process killed) resumes from its checkpoint; and ``copy --segments 4``.
 
 Every loop is bounded in count, every wait in time.
 """
@@ -309,9 +310,13 @@ def _copy(servers: Servers, kind: str, *extra: str) -> Any:
 
 
 def _same_sides(servers: Servers, kind: str) -> None:
+    _same_sides_of(servers, kind, RECORDS)
+
+
+def _same_sides_of(servers: Servers, kind: str, records: int) -> None:
     diff = _run("diff", kind, "--from", servers.dynamo_spec(), "--to", servers.aurora_spec())
     assert diff.exit_code == 0, diff.output
-    assert json.loads(diff.stdout) == {"differences": 0, "compared": RECORDS}
+    assert json.loads(diff.stdout) == {"differences": 0, "compared": records}
 
 
 def test_a_backfill_killed_part_way_resumes_from_its_checkpoint(
@@ -391,3 +396,45 @@ def test_copy_in_four_segments_from_dynamodb_local(
     _same_sides(servers, kind)
     again = _copy(servers, kind, "--segments", "4")  # a re-run finds everything there
     assert json.loads(again.stdout)["unchanged"] == RECORDS
+
+
+def test_a_killed_backfill_process_resumes_from_its_checkpoint(
+    servers: Servers, tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    kind, total, chunk = unique_kind(), 4000, 50
+    source = create_store(kind, backend="dynamo", endpoint_url=servers.endpoint, region=REGION)
+    source.ensure()
+    assert source.put_many({"id": f"r{n:05}", "n": n} for n in range(total)) == total
+    checkpoint = tmp_path / "copy.json"
+    copy = [sys.executable, "-m", "kvstore.cli", "copy", kind, "--from", servers.dynamo_spec()]
+    copy += ["--to", servers.aurora_spec(), "--chunk", str(chunk), "--checkpoint", str(checkpoint)]
+    process = subprocess.Popen(copy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + JOIN
+        while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        process.send_signal(signal.SIGKILL)  # killed part way, with no chance to clean up
+    finally:
+        process.wait(timeout=JOIN)
+    if process.returncode == 0:
+        pytest.skip("the copy finished before it could be killed")
+    assert checkpoint.exists()
+    assert json.loads(checkpoint.read_text())["after"]["0"] is not None
+    target = create_store(kind, backend="aurora", dsn=servers.dsn())
+    before = target.count()
+    assert 0 < before < total
+    resumed = subprocess.run([*copy, "--resume"], capture_output=True, text=True, timeout=JOIN)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from" in resumed.stderr
+    summary = json.loads(resumed.stdout)
+    # It read only what comes after the checkpoint: the records not yet copied, and at most the
+    # one chunk written after the last checkpoint before the kill (found unchanged).
+    assert total - before <= summary["read"] <= total - before + chunk
+    assert summary["unchanged"] <= chunk
+    assert summary["written"] == total - before
+    assert not checkpoint.exists()
+    _same_sides_of(servers, kind, total)
