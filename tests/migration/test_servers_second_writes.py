@@ -412,29 +412,35 @@ def test_a_killed_backfill_process_resumes_from_its_checkpoint(
     checkpoint = tmp_path / "copy.json"
     copy = [sys.executable, "-m", "kvstore.cli", "copy", kind, "--from", servers.dynamo_spec()]
     copy += ["--to", servers.aurora_spec(), "--chunk", str(chunk), "--checkpoint", str(checkpoint)]
-    process = subprocess.Popen(copy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + JOIN
-        while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        process.send_signal(signal.SIGKILL)  # killed part way, with no chance to clean up
-    finally:
-        process.wait(timeout=JOIN)
+    errors = tmp_path / "copy.stderr"
+    with open(errors, "wb") as stderr:
+        process = subprocess.Popen(copy, stdout=subprocess.DEVNULL, stderr=stderr)
+        try:
+            deadline = time.monotonic() + JOIN
+            while (
+                not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline
+            ):
+                time.sleep(0.01)
+            process.send_signal(signal.SIGKILL)  # killed part way, with no chance to clean up
+        finally:
+            process.wait(timeout=JOIN)
+    said = errors.read_text(errors="replace")
     if process.returncode == 0:
         pytest.skip("the copy finished before it could be killed")
-    assert checkpoint.exists()
+    assert process.returncode == -signal.SIGKILL, (process.returncode, said)
+    assert checkpoint.exists(), said
     assert json.loads(checkpoint.read_text())["after"]["0"] is not None
     target = create_store(kind, backend="aurora", dsn=servers.dsn())
     before = target.count()
-    assert 0 < before < total
+    assert 0 < before < total, before
     resumed = subprocess.run([*copy, "--resume"], capture_output=True, text=True, timeout=JOIN)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming from" in resumed.stderr
     summary = json.loads(resumed.stdout)
     # It read only what comes after the checkpoint: the records not yet copied, and at most the
     # one chunk written after the last checkpoint before the kill (found unchanged).
-    assert total - before <= summary["read"] <= total - before + chunk
-    assert summary["unchanged"] <= chunk
-    assert summary["written"] == total - before
+    assert total - before <= summary["read"] <= total - before + chunk, (before, summary)
+    assert summary["unchanged"] <= chunk, (before, summary)
+    assert summary["written"] == total - before, (before, summary)
     assert not checkpoint.exists()
     _same_sides_of(servers, kind, total)
