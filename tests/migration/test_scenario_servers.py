@@ -196,39 +196,46 @@ def test_postgresql_unreachable_during_dualwrite_loses_no_call_and_diff_fix_repa
             reset_failures = len(events)
             proxy.stall()  # then it stops answering: each second write waits out its budget
             _advance(writers, stage, "dualwrite", OUTAGE_OPS // 3)
+            # Paused while PostgreSQL is still down: the keys last written meanwhile differ.
+            _pause(writers, stage)
             proxy.pass_through()
             proxy.reset_all()  # the stalled connections are dropped; new ones pass
+            # Every call succeeded (a writer's error fails _until), within the budget and a margin.
+            slowest = max(w.slowest["dualwrite"] for w in writers)
+            assert slowest < 2 * BUDGET + healthy + 2.0, slowest
+            failed = [e for e in events if e.outcome == "second_write_failed"]
+            assert events == failed  # nothing else was reported
+            assert 0 < reset_failures < len(failed)  # the reset, then the stall, lost writes
+            assert all(e.error == "BackendUnavailable" and e.key is not None for e in failed), {
+                (e.operation, e.error) for e in failed
+            }
+            assert migration_stats()[kind]["dualwrite"]["second_write_failures"] == len(failed)
+            warnings = [r.getMessage() for r in caplog.records if r.name == "kvstore.migration"]
+            assert len(warnings) == len(failed)
+            for event, message in zip(failed, warnings, strict=True):
+                assert message.startswith("second write failed: ")
+                assert str(event.key) in message
+            # The sides differ only at keys a failure named, until diff --fix (the old side is
+            # authoritative) repairs them.
+            diff = _diff(kind, servers)
+            assert diff.exit_code == 1, diff.output
+            named = {event.key["id"] for event in failed if event.key is not None}
+            listed = {json.loads(line)["key"]["id"] for line in diff.stdout.splitlines()[:-1]}
+            assert listed, diff.output
+            assert listed <= named  # a difference comes only from a reported failure
+            fixed = _diff(kind, servers, "--fix", "--delete-extra")
+            assert fixed.exit_code == 0, fixed.output
+            # PostgreSQL back: the writers go on, and no second write fails any more.
+            events.clear()
             _advance(writers, stage, "dualwrite")
             _pause(writers, stage)
+            assert events == []
+            assert json.loads(_diff(kind, servers).stdout) == {
+                "differences": 0,
+                "compared": stores["off"].count(),
+            }
         finally:
             _stop(writers)  # type: ignore[arg-type]
-        # Every call succeeded (_stop raises a writer's error), within the budget and a margin.
-        slowest = max(w.slowest["dualwrite"] for w in writers)
-        assert slowest < 2 * BUDGET + healthy + 2.0, slowest
-        failed = [e for e in events if e.outcome == "second_write_failed"]
-        assert events == failed  # nothing else was reported
-        assert 0 < reset_failures < len(failed)  # the reset, then the stall, lost second writes
-        assert all(e.error == "BackendUnavailable" and e.key is not None for e in failed), {
-            (e.operation, e.error) for e in failed
-        }
-        assert migration_stats()[kind]["dualwrite"]["second_write_failures"] == len(failed)
-        warnings = [r.getMessage() for r in caplog.records if r.name == "kvstore.migration"]
-        assert len(warnings) == len(failed)
-        for event, message in zip(failed, warnings, strict=True):
-            assert message.startswith("second write failed: ")
-            assert str(event.key) in message
-        # Every key a failure named differs until diff --fix (the old side is authoritative).
-        diff = _diff(kind, servers)
-        assert diff.exit_code == 1, diff.output
-        named = {event.key["id"] for event in failed if event.key is not None}
-        listed = {json.loads(line)["key"]["id"] for line in diff.stdout.splitlines()[:-1]}
-        assert listed <= named  # a difference comes only from a reported failure
-        fixed = _diff(kind, servers, "--fix", "--delete-extra")
-        assert fixed.exit_code == 0, fixed.output
-        assert json.loads(_diff(kind, servers).stdout) == {
-            "differences": 0,
-            "compared": stores["off"].count(),
-        }
         # Then shadow reads (through the proxy, passing again) find nothing to report.
         events.clear()
         shadow = stores["shadow"]
