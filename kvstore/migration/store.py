@@ -9,9 +9,9 @@ key on the authoritative side (each guarded by the filters, so a record that sto
 left alone) so that exactly the removed keys are mirrored. A second write that fails is reported
 (``kvstore.migration.reports``), never raised. In a compared stage reads also run on the other side,
 on the shadow pool (``kvstore.migration.shadow``), and a sampled fraction is compared. A difference
-is reported only when it outlasts a second look at both sides (``RECHECK_DELAY`` later, the
-authoritative answer unchanged): a second write still in flight, or a write racing the read, is not
-a mismatch.
+is reported only when it outlasts a second look at both sides (``RECHECK_DELAY`` later, and once
+this process's second writes of the kind have landed, the authoritative answer unchanged): a second
+write still in flight, or a write racing the read, is not a mismatch.
 
 The two inner stores are opened without ``validate``: this store runs it once on the way in and
 once on each record it returns, so the second side gets the record exactly as the first stored it
@@ -21,8 +21,10 @@ and reads are compared as stored.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kvstore.backend import Driver
@@ -73,6 +75,37 @@ _CHUNK = (CHUNK_SIZE, CHUNK_BYTES)
 RECHECK_DELAY = 0.05
 """Seconds before the second look at a difference between the two sides' reads: long enough for
 a second write in flight to land, so that only a difference that lasts is reported."""
+
+SETTLE = 1.0
+"""Seconds the second look also waits, at most, while this process has second writes of the kind
+in flight (a loaded machine can hold one back past ``RECHECK_DELAY``)."""
+
+_in_flight: dict[str, int] = {}
+"""Second writes running now in this process, by kind (every ``MigratingStore`` of it)."""
+_in_flight_lock = threading.Lock()
+
+
+@contextmanager
+def _landing(kind: str) -> Iterator[None]:
+    """Count a second write of ``kind`` as in flight for the block."""
+    with _in_flight_lock:
+        _in_flight[kind] = _in_flight.get(kind, 0) + 1
+    try:
+        yield
+    finally:
+        with _in_flight_lock:
+            left = _in_flight[kind] - 1
+            if left:
+                _in_flight[kind] = left
+            else:
+                del _in_flight[kind]
+
+
+def _settle(kind: str) -> None:
+    """Wait (``SETTLE`` at most) until no second write of ``kind`` is in flight here."""
+    deadline = time.monotonic() + SETTLE
+    while _in_flight.get(kind) and time.monotonic() < deadline:
+        time.sleep(0.005)
 
 
 class MigratingStore:
@@ -182,7 +215,8 @@ class MigratingStore:
     ) -> None:
         """Run a second write; report its failure (with the key) instead of raising it."""
         try:
-            write(*args)
+            with _landing(self.kind):
+                write(*args)
         except Exception as exc:
             self._event(operation, key, SECOND_WRITE_FAILED, error=type(exc).__name__)
 
@@ -223,10 +257,12 @@ class MigratingStore:
     def _recheck(
         self, call: Callable[[RecordStore], Any], other: RecordStore, ours: shadow.Answer
     ) -> shadow.Difference | None:
-        """Whether a difference outlasts a second look: after ``RECHECK_DELAY``, the authoritative
-        side is read again (an answer that moved means a write raced the read: nothing to
-        conclude), then the other side; their difference, if any."""
+        """Whether a difference outlasts a second look: after ``RECHECK_DELAY`` (and once this
+        process's second writes of the kind in flight have landed, ``SETTLE`` at most), the
+        authoritative side is read again (an answer that moved means a write raced the read:
+        nothing to conclude), then the other side; their difference, if any."""
         time.sleep(RECHECK_DELAY)
+        _settle(self.kind)
         again = shadow.run(lambda: call(self._first))
         if shadow.compare(self.schema, ours, again) is not None:
             return None
@@ -422,7 +458,8 @@ class MigratingStore:
                 continue
             if schema.version_field is None:
                 try:
-                    second.put_many(batch.values())
+                    with _landing(self.kind):
+                        second.put_many(batch.values())
                 except Exception as exc:
                     for key in batch:
                         self._event("put_many", key, SECOND_WRITE_FAILED, error=type(exc).__name__)
