@@ -10,7 +10,7 @@ left alone) so that exactly the removed keys are mirrored. A second write that f
 (``kvstore.migration.reports``), never raised. In a compared stage reads also run on the other side,
 on the shadow pool (``kvstore.migration.shadow``), and a sampled fraction is compared. A difference
 is reported only when it outlasts a second look at both sides (``RECHECK_DELAY`` later, and once
-this process's second writes of the kind have landed, the authoritative answer unchanged): a second
+this process's writes of the kind in flight have landed, the authoritative answer unchanged): a second
 write still in flight, or a write racing the read, is not a mismatch.
 
 The two inner stores are opened without ``validate``: this store runs it once on the way in and
@@ -20,12 +20,13 @@ and reads are compared as stored.
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from kvstore.backend import Driver
 from kvstore.conditions import MAX_ONE_OF, Condition, NotExpired
@@ -68,6 +69,8 @@ if TYPE_CHECKING:
 __all__ = ["MigratingStore"]
 
 T = TypeVar("T")
+R = TypeVar("R")
+P = ParamSpec("P")
 
 _CHUNK = (CHUNK_SIZE, CHUNK_BYTES)
 """A chunk of ``put_many`` or ``remove_in``, as on every store: 500 items, or 8 MiB."""
@@ -77,17 +80,19 @@ RECHECK_DELAY = 0.05
 a second write in flight to land, so that only a difference that lasts is reported."""
 
 SETTLE = 1.0
-"""Seconds the second look also waits, at most, while this process has second writes of the kind
-in flight (a loaded machine can hold one back past ``RECHECK_DELAY``)."""
+"""Seconds the second look also waits, at most, while this process has writes of the kind in
+flight (a loaded machine can hold one back past ``RECHECK_DELAY``, before or during its second
+write)."""
 
 _in_flight: dict[str, int] = {}
-"""Second writes running now in this process, by kind (every ``MigratingStore`` of it)."""
+"""Mirrored writes (from their first write to their second) and second writes running now in this
+process, by kind (every ``MigratingStore`` of it)."""
 _in_flight_lock = threading.Lock()
 
 
 @contextmanager
 def _landing(kind: str) -> Iterator[None]:
-    """Count a second write of ``kind`` as in flight for the block."""
+    """Count a write of ``kind`` as in flight for the block."""
     with _in_flight_lock:
         _in_flight[kind] = _in_flight.get(kind, 0) + 1
     try:
@@ -101,8 +106,24 @@ def _landing(kind: str) -> Iterator[None]:
                 del _in_flight[kind]
 
 
+def _writing(
+    method: Callable[Concatenate[MigratingStore, P], R],
+) -> Callable[Concatenate[MigratingStore, P], R]:
+    """A write method counted in flight from its first write on, in a mirrored stage: a thread
+    held back between its first and its second write is still writing."""
+
+    @functools.wraps(method)
+    def counted(self: MigratingStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        if self._second is None:
+            return method(self, *args, **kwargs)
+        with _landing(self.kind):
+            return method(self, *args, **kwargs)
+
+    return counted
+
+
 def _settle(kind: str) -> None:
-    """Wait (``SETTLE`` at most) until no second write of ``kind`` is in flight here."""
+    """Wait (``SETTLE`` at most) until no write of ``kind`` is in flight here."""
     deadline = time.monotonic() + SETTLE
     while _in_flight.get(kind) and time.monotonic() < deadline:
         time.sleep(0.005)
@@ -258,7 +279,7 @@ class MigratingStore:
         self, call: Callable[[RecordStore], Any], other: RecordStore, ours: shadow.Answer
     ) -> shadow.Difference | None:
         """Whether a difference outlasts a second look: after ``RECHECK_DELAY`` (and once this
-        process's second writes of the kind in flight have landed, ``SETTLE`` at most), the
+        process's writes of the kind in flight have landed, ``SETTLE`` at most), the
         authoritative side is read again (an answer that moved means a write raced the read:
         nothing to conclude), then the other side; their difference, if any."""
         time.sleep(RECHECK_DELAY)
@@ -330,18 +351,21 @@ class MigratingStore:
 
     # -- writes -----------------------------------------------------------------------------------
 
+    @_writing
     def put(self, record: Mapping[str, Any], *, expect: Mapping[str, Any] | None = None) -> Record:
         """Store ``record`` whole (see ``Store.put``); the stored record is mirrored."""
         stored = self._first.put(self._incoming(record, "record"), expect=expect)
         self._mirror_put("put", stored)
         return self._out(stored)
 
+    @_writing
     def create(self, record: Mapping[str, Any]) -> Record:
         """Store ``record`` unless its key is taken; the created record is mirrored."""
         stored = self._first.create(self._incoming(record, "record"))
         self._mirror_put("create", stored)
         return self._out(stored)
 
+    @_writing
     def update(
         self, changes: Mapping[str, Any], *, expect: Mapping[str, Any] | None = None
     ) -> Record:
@@ -350,6 +374,7 @@ class MigratingStore:
         self._mirror_put("update", merged)
         return self._out(merged)
 
+    @_writing
     def find_or_create(self, filters: Mapping[str, Any], record: Mapping[str, Any]) -> Record:
         """The record matching ``filters``, or ``record`` once created (and then mirrored)."""
         self._first.explain(filters)  # the filters are checked before validate runs
@@ -383,6 +408,7 @@ class MigratingStore:
                 self._second_write(operation, key, mirror_delete, first, second, key, record)
         return removed
 
+    @_writing
     def remove(self, filters: Mapping[str, Any]) -> int:
         """Delete every record matching (non-empty) ``filters``; return how many."""
         if self._second is None:
@@ -395,6 +421,7 @@ class MigratingStore:
         matches = self._first.iter_all(filters)
         return self._remove_each("remove", matches, tuple(prepared.items()))
 
+    @_writing
     def remove_in(self, field: str, values: Iterable[Any]) -> int:
         """Delete records whose ``field`` equals one of ``values``; return how many."""
         if self._second is None:
@@ -411,6 +438,7 @@ class MigratingStore:
                 removed += self._remove_each("remove_in", matches, ((name, wanted),))
         return removed
 
+    @_writing
     def truncate(self, force: bool = False) -> int:
         """Delete every record (only with ``force=True``); return how many."""
         if self._second is None:
@@ -428,6 +456,7 @@ class MigratingStore:
             self.purge_expired()
         return removed
 
+    @_writing
     def purge_expired(self) -> int:
         """Delete the expired records of both sides the stage writes; how many the
         authoritative side deleted."""
@@ -436,6 +465,7 @@ class MigratingStore:
             self._second_write("purge_expired", None, self._second.purge_expired)
         return purged
 
+    @_writing
     def put_many(self, records: Iterable[Mapping[str, Any]]) -> int:
         """``put`` each record, a checked chunk at a time, each chunk mirrored; return the
         number of distinct keys written (records are stored as given, versions unchecked)."""
