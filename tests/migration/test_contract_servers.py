@@ -7,10 +7,10 @@ what either side's own contract class declares (DynamoDB Local's and aurora's), 
 its reason; a test that adds an index to an existing kind runs its DynamoDB side on the server
 whose TTL sweeper never ran, as the DynamoDB Local contract class does (``ADDS_INDEXES``).
 
-Runtime: the whole suite at all six stages (6,006 tests) took 8 min 20 s on a 2-core machine
-shared with other test runs (about 75 s a stage, plus about a minute of teardown dropping the
-run's tables), which keeps CI well under its 90 minutes, so no stage runs a subset: ``off`` and
-``complete`` also check that the side a stage does not use is never called.
+Runtime: the whole suite at all six stages (6,006 tests) took 6 to 8.5 minutes on a 2-core
+machine shared with other test runs (about 60 to 75 s a stage, plus up to a minute of teardown
+dropping the run's tables), which keeps CI well under its 90 minutes, so no stage runs a subset:
+``off`` and ``complete`` also check that the side a stage does not use is never called.
 """
 
 from __future__ import annotations
