@@ -12,6 +12,8 @@ the other side): the key is then made equal to the authoritative side's current 
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,8 +28,19 @@ __all__ = ["ATTEMPTS", "mirror_delete", "mirror_put", "resync"]
 
 Record = dict[str, Any]
 
-ATTEMPTS = 4
+ATTEMPTS = 6
 """Tries of a second write (or a repair) whose guard keeps meeting a record that just changed."""
+
+BACKOFF = 0.005
+"""Seconds: before try ``n`` (from 1), a second write waits a random time of up to ``BACKOFF *
+2**n``. Writers racing on one key otherwise retry in lockstep and keep beating each other's
+guards (on a server with a few milliseconds a round trip, four threads on one key did, four tries
+running)."""
+
+
+def _backoff(attempt: int) -> None:
+    if attempt:
+        time.sleep(random.uniform(0, BACKOFF * 2**attempt))
 
 
 def _guarded(
@@ -43,7 +56,8 @@ def _guarded(
     field = schema.version_field
     assert field is not None
     checks: tuple[tuple[str, Any], ...] = ((field, Le(version)),)
-    for _attempt in range(ATTEMPTS):
+    for attempt in range(ATTEMPTS):
+        _backoff(attempt)
         now = now_for(schema)
         try:
             second.driver.write(make(Guard(checks, True, now)))
@@ -101,7 +115,8 @@ def resync(first: RecordStore, second: RecordStore, key: Key, seen: Record | Non
     """Make ``second``'s record at ``key`` what ``first`` holds now (``seen``: what ``second``
     was last seen holding; read when ``None``), retrying while a racing write changes it."""
     held: dict[Key, Record | None] | None = None if seen is None else {key: seen}
-    for _attempt in range(ATTEMPTS):
+    for attempt in range(ATTEMPTS):
+        _backoff(attempt)
         outcome = sync_keys(first, second, [key], delete_extra=True, seen=held)[key]
         if outcome != SKIPPED:
             return

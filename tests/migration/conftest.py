@@ -1,10 +1,12 @@
 """Fixtures of the migration tests: the ``flaky`` test backend registered, a fresh switch, the
-process's migration counters reset, the events the hook receives."""
+process's migration counters reset, the events the hook receives; and the real servers of a move
+from DynamoDB Local to PostgreSQL (``servers``)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -54,3 +56,71 @@ def flaky_store(kind: str, switch: flaky.Switch, stage: str, **declaration: Any)
     store.old.ensure()
     store.new.ensure()
     return store
+
+
+# -- the real servers: DynamoDB Local (the old side) and PostgreSQL (the new side, "aurora") -------
+
+REGION = "us-east-1"
+
+
+class Servers(NamedTuple):
+    """The two real servers of a move from DynamoDB Local to PostgreSQL: DynamoDB Local's
+    ``endpoint``, and the migration tests' own database on the PostgreSQL server."""
+
+    endpoint: str
+    pg_host: str
+    pg_port: int
+    pg_database: str
+    pg_settings: Any
+
+    def dsn(self, port: int | None = None) -> str:
+        """A ``postgresql://`` URL to the database, on ``port`` (a proxy's) when given."""
+        return f"postgresql://postgres@{self.pg_host}:{port or self.pg_port}/{self.pg_database}"
+
+    def dynamo_spec(self) -> str:
+        """The CLI's ``--from``/``--to`` of the old side."""
+        return f"dynamo:endpoint_url={self.endpoint},region={REGION}"
+
+    def aurora_spec(self, port: int | None = None) -> str:
+        """The CLI's ``--from``/``--to`` of the new side (through ``port`` when given)."""
+        return f"aurora:dsn={self.dsn(port)}"
+
+
+@pytest.fixture(scope="session")
+def servers(dynamodb_local: Any) -> Iterator[Servers]:
+    """DynamoDB Local, and a fresh PostgreSQL database for this run (dropped at the end)."""
+    from urllib.parse import urlsplit
+
+    from kvstore.testing._servers.postgres import (
+        create_database,
+        drop_database,
+        drop_stale_databases,
+        server_url,
+    )
+
+    parts = urlsplit(server_url())
+    if "host=" in parts.query or not parts.hostname:
+        pytest.fail("the migration tests need PostgreSQL over TCP (a fault proxy sits in front)")
+    drop_stale_databases("kvstore_migration_")
+    name = f"kvstore_migration_{os.getpid()}"
+    settings = create_database(name)
+    yield Servers(dynamodb_local.endpoint, parts.hostname, parts.port or 5432, name, settings)
+    from kvstore_aurora.connection import get_pool
+
+    get_pool(settings).close()
+    drop_database(name)
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake AWS credentials and region (DynamoDB Local takes any), no endpoint from the shell."""
+    for name in (
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "DYNAMO_TABLE_PREFIX",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "kvstore")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "kvstore-test")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
