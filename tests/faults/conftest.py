@@ -91,21 +91,10 @@ class PgServer(NamedTuple):
 @pytest.fixture(scope="session")
 def pg() -> Iterator[PgServer]:
     """A fresh database for this run on the test server (dropped at the end)."""
-    from kvstore.testing._servers.postgres import (
-        create_database,
-        drop_database,
-        drop_stale_databases,
-        server_url,
-    )
+    from kvstore.testing._servers.postgres import tcp_database
 
-    parts = urlsplit(server_url())
-    if "host=" in parts.query or not parts.hostname:
-        pytest.fail("the fault suite needs PostgreSQL over TCP (a proxy sits in front of it)")
-    drop_stale_databases("kvstore_faults_")
-    name = f"kvstore_faults_{os.getpid()}"
-    create_database(name)
-    yield PgServer(parts.hostname, parts.port or 5432, name)
-    drop_database(name)
+    with tcp_database("kvstore_faults_", "the fault tests") as database:
+        yield PgServer(database.host, database.port, database.name)
 
 
 @pytest.fixture

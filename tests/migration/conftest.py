@@ -4,7 +4,6 @@ from DynamoDB Local to PostgreSQL (``servers``)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -89,26 +88,18 @@ class Servers(NamedTuple):
 @pytest.fixture(scope="session")
 def servers(dynamodb_local: Any) -> Iterator[Servers]:
     """DynamoDB Local, and a fresh PostgreSQL database for this run (dropped at the end)."""
-    from urllib.parse import urlsplit
-
-    from kvstore.testing._servers.postgres import (
-        create_database,
-        drop_database,
-        drop_stale_databases,
-        server_url,
-    )
-
-    parts = urlsplit(server_url())
-    if "host=" in parts.query or not parts.hostname:
-        pytest.fail("the migration tests need PostgreSQL over TCP (a fault proxy sits in front)")
-    drop_stale_databases("kvstore_migration_")
-    name = f"kvstore_migration_{os.getpid()}"
-    settings = create_database(name)
-    yield Servers(dynamodb_local.endpoint, parts.hostname, parts.port or 5432, name, settings)
+    from kvstore.testing._servers.postgres import tcp_database
     from kvstore_aurora.connection import get_pool
 
-    get_pool(settings).close()
-    drop_database(name)
+    with tcp_database("kvstore_migration_", "the migration tests") as database:
+        yield Servers(
+            dynamodb_local.endpoint,
+            database.host,
+            database.port,
+            database.name,
+            database.settings,
+        )
+        get_pool(database.settings).close()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from kvstore import BackendUnavailable, ConditionFailed, create_store, increment
+from kvstore import BackendUnavailable, create_store
 from kvstore.checkpoint import DIRECTORY
 from kvstore.copying import diff_records
 from kvstore.migration import MigrationEvent
@@ -28,6 +28,7 @@ from kvstore.testing import unique_kind
 from kvstore.writes import Delete
 from tests.faults.proxy import FaultProxy
 from tests.migration.conftest import REGION, Servers
+from tests.migration.racing import KEYS, increments, race
 from tests.migration.test_scenario import _run
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.usefixtures("aws_credentials")]
@@ -75,7 +76,6 @@ def _join(threads: list[threading.Thread]) -> None:
 
 THREADS = 4
 ROUNDS = 24
-KEYS = ["k0", "k1", "k2"]
 
 
 @pytest.mark.parametrize("stage", ["dualwrite", "shadow", "live", "rampdown"])
@@ -86,39 +86,10 @@ def test_racing_versioned_writers_leave_both_sides_equal(
     stores = [_store(servers, kind, stage, version_field="v") for _ in range(THREADS)]
     for store in stores:
         _late_second_writes(store)
-    for key in KEYS:
-        stores[0].put({"id": key, "n": 0})
-    barrier = threading.Barrier(THREADS, timeout=JOIN)
-    acknowledged = [0] * THREADS
-    errors: list[BaseException] = []
-
-    def work(thread: int) -> None:
-        store = stores[thread]
-        try:
-            barrier.wait()
-            for round_ in range(ROUNDS):
-                key = KEYS[(thread + round_) % len(KEYS)]
-                if round_ % 3 == 0:  # a version-checked read-modify-write, which may lose a race
-                    seen = store.find({"id": key})
-                    try:
-                        store.put({**seen, "by": thread})
-                    except ConditionFailed:
-                        continue
-                else:  # an unchecked update: steps the version, never refused
-                    store.update({"id": key, "n": increment(1), "by": thread})
-                acknowledged[thread] += 1
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(n,), daemon=True) for n in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    _join(threads)
-    assert errors == []
-    assert sum(acknowledged) > 0
+    assert race(stores, ROUNDS, JOIN) > 0
     assert list(diff_records(stores[0].old, stores[0].new)) == []
-    updates = sum(1 for t in range(THREADS) for r in range(ROUNDS) if r % 3)
-    assert sum(stores[0].authoritative.find({"id": key})["n"] for key in KEYS) == updates
+    total = increments(THREADS, ROUNDS)
+    assert sum(stores[0].authoritative.find({"id": key})["n"] for key in KEYS) == total
     assert [e for e in events if e.outcome == "second_write_failed"] == []
     # (Compared reads may report a difference here: second writes are made to land late.)
 

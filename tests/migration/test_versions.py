@@ -4,20 +4,19 @@ writers race; a second side that holds a higher version for another reason is re
 from __future__ import annotations
 
 import random
-import threading
 import time
 from typing import Any
 
 import pytest
 
-from kvstore import ConditionFailed, create_store, increment
+from kvstore import create_store
 from kvstore.copying import diff_records
 from kvstore.migration import MigrationEvent
 from kvstore.testing import unique_kind
+from tests.migration.racing import KEYS, increments, race
 
 THREADS = 6
 ROUNDS = 40
-KEYS = ["k0", "k1", "k2"]
 
 
 def _store(kind: str, stage: str, path: str, *, jitter: bool = False) -> Any:
@@ -49,35 +48,10 @@ def test_racing_writers_leave_both_sides_equal(
     kind = unique_kind()
     path = str(tmp_path / "new.sqlite3")
     stores = [_store(kind, stage, path, jitter=True) for _ in range(THREADS)]
-    for key in KEYS:
-        stores[0].put({"id": key, "n": 0})
-    barrier = threading.Barrier(THREADS)
-    acknowledged = [0] * THREADS
-
-    def work(thread: int) -> None:
-        store = stores[thread]
-        barrier.wait()
-        for round_ in range(ROUNDS):
-            key = KEYS[(thread + round_) % len(KEYS)]
-            if round_ % 3 == 0:  # a version-checked read-modify-write, which may lose a race
-                seen = store.find({"id": key})
-                try:
-                    store.put({**seen, "by": thread})
-                except ConditionFailed:
-                    continue
-            else:  # an unchecked update: steps the version, never refused
-                store.update({"id": key, "n": increment(1), "by": thread})
-            acknowledged[thread] += 1
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sum(acknowledged) > 0
+    assert race(stores, ROUNDS) > 0
     assert list(diff_records(stores[0].old, stores[0].new)) == []
-    updates = sum(1 for t in range(THREADS) for r in range(ROUNDS) if r % 3)
-    assert sum(stores[0].old.find({"id": key})["n"] for key in KEYS) == updates
+    total = increments(THREADS, ROUNDS)
+    assert sum(stores[0].old.find({"id": key})["n"] for key in KEYS) == total
     assert [e for e in events if e.outcome == "second_write_failed"] == []
 
 

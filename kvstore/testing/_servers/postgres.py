@@ -9,6 +9,7 @@ run fails (it never skips) without a database.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -16,16 +17,19 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 from kvstore_aurora.settings import PostgresSettings, postgres_settings
 
 __all__ = [
+    "TcpDatabase",
     "create_database",
     "drop_database",
     "drop_stale_databases",
     "server_url",
     "settings_for",
+    "tcp_database",
     "test_database",
 ]
 
@@ -198,3 +202,31 @@ def test_database(name: str = TEST_DATABASE) -> PostgresSettings:  # noqa: PT028
 
 
 test_database.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+class TcpDatabase(NamedTuple):
+    """A database of the test server reached over TCP."""
+
+    host: str
+    port: int
+    name: str
+    settings: PostgresSettings
+
+
+@contextlib.contextmanager
+def tcp_database(prefix: str, purpose: str) -> Iterator[TcpDatabase]:
+    """A fresh database ``prefix + pid`` on the test server over TCP, dropped at the end (and any
+    left by crashed runs first), for tests that put a fault proxy between kvstore and the server.
+    ``RuntimeError`` naming ``purpose`` when the server listens on a Unix socket only."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(server_url())
+    if "host=" in parts.query or not parts.hostname:
+        raise RuntimeError(f"{purpose} need PostgreSQL over TCP (a fault proxy sits in front)")
+    drop_stale_databases(prefix)
+    name = f"{prefix}{os.getpid()}"
+    settings = create_database(name)
+    try:
+        yield TcpDatabase(parts.hostname, parts.port or 5432, name, settings)
+    finally:
+        drop_database(name)
