@@ -274,42 +274,39 @@ class AuroraDriver(Driver):
         )
         return query, params + position_params(layout, plan), lambda row: decode(layout, row)
 
+    def _planned(
+        self, connection: Connection, plan: Plan, verb: str, build: Callable[..., Any]
+    ) -> Any:
+        """The cursor of ``plan``'s ``verb`` statement (``build(layout, schema, shape)``, cached
+        by shape) executed on ``connection``; ``None`` when no record can match."""
+        from kvstore_aurora.statements import plan_shape
+
+        layout = self._layout(connection)
+        found = plan_shape(layout, plan)
+        if found is None:
+            return None
+        shape, params = found
+        query = self._statement(
+            layout, (verb, shape), connection, lambda: build(layout, self.schema, shape)
+        )
+        return self.pool.cursor(connection).execute(query, params)
+
     def count(self, plan: Plan) -> int:
-        from kvstore_aurora.statements import count_sql, plan_shape
+        from kvstore_aurora.statements import count_sql
 
         def run(connection: Connection) -> int:
-            layout = self._layout(connection)
-            found = plan_shape(layout, plan)
-            if found is None:
-                return 0
-            shape, params = found
-            query = self._statement(
-                layout,
-                ("count", shape),
-                connection,
-                lambda: count_sql(layout, self.schema, shape),
-            )
-            row = self.pool.cursor(connection).execute(query, params).fetchone()
+            cursor = self._planned(connection, plan, "count", count_sql)
+            row = cursor.fetchone() if cursor is not None else None
             return int(row[0]) if row else 0
 
         return self._run(run, retry=True)
 
     def delete(self, plan: Plan) -> int:
-        from kvstore_aurora.statements import delete_sql, plan_shape
+        from kvstore_aurora.statements import delete_sql
 
         def run(connection: Connection) -> int:
-            layout = self._layout(connection)
-            found = plan_shape(layout, plan)
-            if found is None:
-                return 0
-            shape, params = found
-            query = self._statement(
-                layout,
-                ("delete", shape),
-                connection,
-                lambda: delete_sql(layout, self.schema, shape),
-            )
-            return self.pool.cursor(connection).execute(query, params).rowcount
+            cursor = self._planned(connection, plan, "delete", delete_sql)
+            return cursor.rowcount if cursor is not None else 0
 
         # Deleting twice leaves the same records: retried after a lost connection (as DynamoDB
         # does). A delete that went through before its answer was lost then counts 0 for the
