@@ -52,6 +52,7 @@ _CASTS = {
     "jsonb": "jsonb",
 }
 
+
 def _int(text: str) -> int | float:
     """An integer literal: an int within the signed 64-bit range, else a float (as
     ``number_from_text`` says, without its checks for a literal that has no point)."""

@@ -383,9 +383,9 @@ class AuroraDriver(Driver):
         raise Conflict(current, retried=attempts[0] > 1)
 
     def _update(self, op: Update) -> Record:
-        """One autocommit statement; when it wrote nothing, why: the guard or an increment
-        (``Conflict``), a value its column cannot hold (``InvalidArgument``), or the size bound
-        (then ``_update_checked``)."""
+        """One autocommit statement; when it wrote nothing, the record read then says why: the
+        guard or an increment (``Conflict``), a value its column cannot hold
+        (``InvalidArgument``), or the size bound (then ``_update_checked``)."""
         attempts = [0]
         from kvstore_aurora.guarded import update_sql
 
@@ -399,7 +399,12 @@ class AuroraDriver(Driver):
             statement = update_sql(layout, self.schema, op, "write")
             query = self._statement(layout, statement.shape, connection, statement.build)
             row = self.pool.cursor(connection).execute(query, statement.params).fetchone()
-            return None if row is None else (row[0], decode(layout, row[1:]), layout)
+            if row is not None:
+                return True, decode(layout, row), layout
+            # Why it wrote nothing is judged on the record as it is now (the rare path: a
+            # statement that also returned it cost every update more than this read).
+            current = self._current(connection, layout, op.key)
+            return None if current is None else (False, current, layout)
 
         found = self._run(run, retry=retry)
         if found is None:
@@ -432,9 +437,9 @@ class AuroraDriver(Driver):
                     connection.execute(begin)
                     cursor = connection.execute(query, statement.params)
                 row = cursor.fetchone()
-                if row is None or not row[0]:
-                    raise Conflict(None if row is None else decode(layout, row[1:]))
-                merged = decode(layout, row[1:])
+                if row is None:
+                    raise Conflict(self._current(connection, layout, op.key))
+                merged = decode(layout, row)
                 check_item_size(merged)
                 connection.execute(commit)
                 done = True

@@ -25,7 +25,15 @@ from kvstore_aurora.columns import INT_RANGES, Column
 from kvstore_aurora.layout import Place
 from kvstore_aurora.predicates import column_sql
 
-__all__ = ["fits", "normalised", "stored_number", "stored_ok", "valid"]
+__all__ = [
+    "derived_names",
+    "fits",
+    "from_derived",
+    "normalised",
+    "stored_number",
+    "stored_ok",
+    "valid",
+]
 
 _INT64 = "-9223372036854775808 AND 9223372036854775807"
 _DOUBLE_EXACT = "9007199254740992"
@@ -130,3 +138,41 @@ def as_column(column: Column, number: sql.Composable) -> sql.Composable:
     if column.kind == "jsonb":
         return sql.SQL("to_jsonb({})").format(number)
     return sql.SQL("({})::{}").format(number, column.cast)
+
+
+def derived_names(number: int) -> tuple[sql.Composable, sql.Composable, sql.Composable]:
+    """``S``, ``R`` and ``N`` of increment ``number`` as ``from_derived`` names them."""
+    return (
+        sql.SQL("y.{}").format(sql.Identifier(f"s{number}")),
+        sql.SQL("z.{}").format(sql.Identifier(f"r{number}")),
+        sql.SQL("z.{}").format(sql.Identifier(f"n{number}")),
+    )
+
+
+def from_derived(places: list[Place], value: sql.Composable) -> sql.Composed:
+    """``value`` computed in a scalar subquery of the row being updated where, for increment
+    ``i`` of the field at ``places[i]`` (amount ``p.a<i>``), ``y.s<i>`` is ``S``, ``y.ok<i>``
+    whether the stored value may be incremented, ``z.r<i>`` is ``R`` and ``z.n<i>`` is ``N``.
+    ``OFFSET 0`` keeps PostgreSQL from folding the layers back into copies of ``S``."""
+    stored = sql.SQL(", ").join(
+        sql.SQL("{} AS {}, {} AS {}").format(
+            stored_number(place),
+            sql.Identifier(f"s{number}"),
+            stored_ok(place),
+            sql.Identifier(f"ok{number}"),
+        )
+        for number, place in enumerate(places)
+    )
+    totals = []
+    for number in range(len(places)):
+        total = sql.SQL("(y.{} + p.{})").format(
+            sql.Identifier(f"s{number}"), sql.Identifier(f"a{number}")
+        )
+        totals.append(
+            sql.SQL("{} AS {}, {} AS {}").format(
+                total, sql.Identifier(f"r{number}"), normalised(total), sql.Identifier(f"n{number}")
+            )
+        )
+    return sql.SQL(
+        "(SELECT {} FROM (SELECT {} OFFSET 0) AS y, LATERAL (SELECT {} OFFSET 0) AS z)"
+    ).format(value, stored, sql.SQL(", ").join(totals))

@@ -90,9 +90,7 @@ class _Preparing:
     is not prepared again on that connection, so that no statement leaves more than one behind.
     """
 
-    _all: ClassVar[weakref.WeakKeyDictionary[Connection, _Preparing]] = (
-        weakref.WeakKeyDictionary()
-    )
+    _all: ClassVar[weakref.WeakKeyDictionary[Connection, _Preparing]] = weakref.WeakKeyDictionary()
 
     def __init__(self) -> None:
         self.succeeded: set[bytes] = set()

@@ -142,8 +142,9 @@ def test_an_update_near_the_size_limit_goes_through_the_checked_fallback(
         updated = store.update({"id": "k", "more": "y" * room})
     assert item_size(updated) == MAX_ITEM_SIZE - 1
     assert store.find({"id": "k"}) == updated
-    # The bounded statement wrote nothing; BEGIN + UPDATE, then COMMIT once core's check passed.
-    assert sent == [4, 3]
+    # The bounded statement wrote nothing and the record read says why (the size bound); then
+    # BEGIN + UPDATE in one round trip, and COMMIT once core's check passed.
+    assert sent == [5, 4]
     with pytest.raises(InvalidArgument, match="409600"):
         store.update({"id": "k", "more": "y" * (room + 1)})
     assert store.find({"id": "k"}) == updated
