@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kvstore.errors import InvalidArgument
-from kvstore.values import check_field_name, check_kind
+from kvstore.values import MAX_KEY_BYTES, check_field_name, check_kind
 
 __all__ = ["MAX_INDEXES", "Index", "Key", "KindSchema"]
 
@@ -106,8 +106,6 @@ def fits_index_type(value: Any, key_type: type) -> bool:
 
     A string is non-empty and at most 1024 UTF-8 bytes (as a key); ``float`` means any number.
     """
-    from kvstore.values import MAX_KEY_BYTES
-
     kind = type(value)
     if key_type is str:
         return (
