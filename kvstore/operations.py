@@ -72,12 +72,14 @@ def update_op(
     """``update``: the changes merged into a live record when ``expect`` (and the version given)
     hold and the record keeps the index rules; every update steps the version."""
     field = schema.version_field
+    bound = changes.size_bound
     if field is not None:
         if changes.version is None:
             changes.increments[field] = 1  # an update without a version is not checked
         else:
             changes.sets[field] = changes.version + 1
             expect = (*expect, (field, version_condition(changes.version)))
+            bound = _versioned_bound(schema, bound)
     return Update(
         changes.key,
         changes.sets,
@@ -86,6 +88,7 @@ def update_op(
         Guard((*expect, *changes.required), False, now),
         expect=expect,
         required=changes.required,
+        size_bound=bound,
     )
 
 

@@ -154,7 +154,7 @@ class Changes:
     and to increment, and the conditions the stored record must meet for the merged record to
     keep the index rules (``required``)."""
 
-    __slots__ = ("increments", "key", "removes", "required", "sets", "version")
+    __slots__ = ("increments", "key", "removes", "required", "sets", "size_bound", "version")
 
     def __init__(
         self,
@@ -164,6 +164,7 @@ class Changes:
         increments: dict[str, int | float],
         required: Conditions,
         version: int | None,
+        size_bound: int | None = None,
     ) -> None:
         self.key = key
         self.sets = sets
@@ -172,6 +173,8 @@ class Changes:
         self.required = required
         self.version = version
         """The version the caller read (``None``: not given), for a kind with a version_field."""
+        self.size_bound = size_bound
+        """At least the ``item_size`` of the key's fields and ``sets`` together."""
 
 
 def prepare_changes(raw: object, schema: KindSchema) -> Changes:
@@ -194,10 +197,11 @@ def prepare_changes(raw: object, schema: KindSchema) -> Changes:
             version = check_version(value, name)
         else:
             plain[name] = value
-    record, _bound = _canonical(plain, schema)
+    record, bound = _canonical(plain, schema)
     _require_key(record, schema, "changes")
     sets = {name: value for name, value in record.items() if name not in id_fields}
-    check_item_size(record)
+    if bound >= MAX_ITEM_SIZE:  # only then can the exact size reach the limit
+        check_item_size(record)
     required: list[tuple[str, Condition]] = []
     if schema.indexes or schema.ttl_field is not None:
         _check_types(sets, schema)
@@ -205,7 +209,9 @@ def prepare_changes(raw: object, schema: KindSchema) -> Changes:
             required += _index_requirements(
                 index.name, index.fields, index.key_types, sets, removes, increments
             )
-    return Changes(schema.key_of(record), sets, removes, increments, tuple(required), version)
+    return Changes(
+        schema.key_of(record), sets, removes, increments, tuple(required), version, bound
+    )
 
 
 def _index_requirements(

@@ -149,7 +149,16 @@ class Update:
     ``InvalidArgument``.
     """
 
-    __slots__ = ("expect", "guard", "increments", "key", "removes", "required", "sets")
+    __slots__ = (
+        "expect",
+        "guard",
+        "increments",
+        "key",
+        "removes",
+        "required",
+        "sets",
+        "size_bound",
+    )
 
     def __init__(
         self,
@@ -161,6 +170,7 @@ class Update:
         *,
         expect: Conditions = (),
         required: Conditions = (),
+        size_bound: int | None = None,
     ) -> None:
         self.key = key
         self.sets = sets
@@ -169,6 +179,9 @@ class Update:
         self.guard = guard if guard is not None else Guard((), False)
         self.expect = expect
         self.required = required
+        self.size_bound = size_bound
+        """At least the ``item_size`` of the key's fields and ``sets`` together, when its maker
+        knows such a bound from its own checks (``None``: unknown)."""
 
     verb = "update"
 

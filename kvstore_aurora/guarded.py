@@ -334,13 +334,14 @@ def update_sql(
     params += [*op.key, *(decimal(amount) for _field, amount in amounts)]
     live = _tokens(layout, _live(schema, guard), params)
     present = _tokens(layout, guard.when_present or (), params)
-    room = 0
     if bounded:
         # The merged record's fields come from the stored record (bounded in SQL by
-        # _size_bound), from the changes (sized here exactly) or from increments (a number is
-        # at most 21 bytes): their sum is never below the merged record's size.
-        changed = dict(zip(schema.id_fields, op.key, strict=True)) | op.sets
-        room = item_size(changed) + sum(len(field) + 21 for field, _amount in amounts)
+        # _size_bound), from the changes (their bound, or sized here) or from increments (a
+        # number is at most 21 bytes): their sum is never below the merged record's size.
+        changed = op.size_bound
+        if changed is None:
+            changed = item_size(dict(zip(schema.id_fields, op.key, strict=True)) | op.sets)
+        room = changed + sum(len(field) + 21 for field, _amount in amounts)
         room += sum(
             len(column.name) + 21
             for column in layout.columns.values()
