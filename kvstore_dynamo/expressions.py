@@ -10,7 +10,9 @@ must be exact, since the server alone decides a conditional write. Two habits ke
 
 - a type test (``attribute_type``) comes first, before any comparison: DynamoDB never finds a bool
   equal to a number nor a string below a number, but moto does (and raises comparing them), and it
-  stops at the first false operand of an AND;
+  stops at the first false operand of an AND. String equality needs none: both compare a string
+  only with a string (moto compares Python values, and a ``str`` equals no other type's), so an
+  ``expect`` of a string sends no type test;
 - strings compare as UTF-8 bytes on DynamoDB, which is code-point order, the contract's.
 
 Nested equality (a list or dict filter value) is narrowed to the value's type in a filter (core
@@ -165,6 +167,8 @@ def _equal(expr: Expression, field: str, value: Any, guard: bool) -> tuple[str, 
             tags = [_tag(value), next(iter(members))]
             return _any([expr.type_of(field, tag) for tag in tags]), False
         return expr.type_of(field, _tag(value)), False
+    if type(value) is str:  # a string equals only a string, on DynamoDB and on moto alike
+        return f"{name} = {expr.value(value)}", True
     return _all([expr.type_of(field, _tag(value)), f"{name} = {expr.value(value)}"]), True
 
 
@@ -321,19 +325,38 @@ def guard_expression(
     present = guard.when_present
     if guard.when_absent and present == () and not checks:
         return None
-    live = _live(expr, schema, guard.now)
     branch: str | None = None
     if present is not None:
-        parts = [live]
+        parts = []
         for field, wanted in present:
             text, _exact = condition(expr, field, wanted, guard=True)
             if text is not None:
                 parts.append(text)
+        if not _implies_live(schema, guard, present):
+            parts.insert(0, _live(expr, schema, guard.now))
         branch = _all(parts + checks)
     if guard.when_absent:
-        absent = f"NOT {live}"
+        absent = f"NOT {_live(expr, schema, guard.now)}"
         return absent if branch is None else _any([branch, absent])
     return branch if branch is not None else _never(expr, schema.partition)
+
+
+_NEEDS_FIELD = (Eq, Exists, Ne, Lt, Le, Gt, Ge, Between, BeginsWith)
+"""Conditions that only a present field meets (in a guard, as ``condition`` writes them)."""
+
+
+def _implies_live(
+    schema: KindSchema, guard: Guard, present: Iterable[tuple[str, Condition]]
+) -> bool:
+    """Whether ``present`` holds only on a stored record, and stored is live (no expiry to
+    test): then the live test would repeat it, and the guard leaves it out (a smaller request
+    for the server to parse and evaluate, as the raw code's ``#name = :name`` alone)."""
+    if schema.ttl_field is not None and guard.now is not None:
+        return False
+    return any(
+        isinstance(wanted, _NEEDS_FIELD) or (isinstance(wanted, OneOf) and not wanted.absent)
+        for _field, wanted in present
+    )
 
 
 def update_expression(
@@ -342,18 +365,28 @@ def update_expression(
     removes: Iterable[str],
     increments: Mapping[str, int | float],
 ) -> str:
-    """An UpdateExpression: ``SET`` each field of ``sets``, ``SET #f = if_not_exists(#f, 0) +
-    n`` for each increment, ``REMOVE`` each of ``removes``."""
-    assigned = [f"{expr.name(field)} = {expr.value(value)}" for field, value in sets.items()]
-    if increments:
-        zero = expr.value(0)
-        assigned += [
-            f"{expr.name(field)} = if_not_exists({expr.name(field)}, {zero}) + {expr.value(amount)}"
-            for field, amount in increments.items()
-        ]
+    """An UpdateExpression: ``SET`` each field of ``sets``, ``ADD #f n`` for each increment,
+    ``REMOVE`` each of ``removes``.
+
+    ``ADD`` adds to a stored number and stores ``n`` where the field is absent: what an
+    increment does (its guard, ``increment_checks``, has already refused any other stored
+    value), in one operand where ``SET #f = if_not_exists(#f, 0) + n`` takes three.
+    """
     clauses = []
-    if assigned:
-        clauses.append("SET " + ", ".join(assigned))
+    if sets:
+        clauses.append(
+            "SET "
+            + ", ".join(
+                f"{expr.name(field)} = {expr.value(value)}" for field, value in sets.items()
+            )
+        )
+    if increments:
+        clauses.append(
+            "ADD "
+            + ", ".join(
+                f"{expr.name(field)} {expr.value(amount)}" for field, amount in increments.items()
+            )
+        )
     removed = [expr.name(field) for field in removes]
     if removed:
         clauses.append("REMOVE " + ", ".join(removed))

@@ -3,14 +3,14 @@
 - ``Put``: PutItem; ``Delete``: DeleteItem; both with ``ReturnValuesOnConditionCheckFailure=
   ALL_OLD``, so a refusal reports the record it found without a second read (on a server that
   lacks it, a consistent GetItem right after).
-- ``Update``: UpdateItem (``SET``, ``REMOVE``, ``SET #f = if_not_exists(#f, 0) + n`` for an
-  increment), its condition the guard and each increment's validity (``increment_checks``). It
-  asks for ``ALL_OLD``: the record after the update is that one with the changes applied (the
-  update is atomic), computed by core's own rules, and the old values are what puts the record
-  back in the one case DynamoDB stores what the contract refuses: a record of exactly 409,600
-  bytes (DynamoDB's limit is inclusive, the contract's strict), or, on servers that do not check
-  numbers (moto), an increment's result outside the number rules. A reader racing that
-  restoring write could see the refused record briefly.
+- ``Update``: UpdateItem (``SET``, ``REMOVE``, ``ADD #f n`` for an increment), its condition
+  the guard and each increment's validity (``increment_checks``). It asks for ``ALL_OLD``: the
+  record after the update is that one with the changes applied (the update is atomic), computed
+  by core's own rules, and the old values are what puts the record back in the one case
+  DynamoDB stores what the contract refuses: a record of exactly 409,600 bytes (DynamoDB's limit
+  is inclusive, the contract's strict), or, on servers that do not check numbers (moto), an
+  increment's result outside the number rules. A reader racing that restoring write could see
+  the refused record briefly.
 - ``Check``: a consistent GetItem judged here (it writes nothing, so reading is the whole step).
 - a transaction: one TransactWriteItems (a ``ClientRequestToken`` makes botocore's retries
   idempotent); the first ``ConditionalCheckFailed`` of its ``CancellationReasons`` is the op that

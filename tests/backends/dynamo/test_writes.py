@@ -10,7 +10,16 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 
-from kvstore import AlreadyExists, ConditionFailed, Store, create_store, ge, increment
+from kvstore import (
+    AlreadyExists,
+    ConditionFailed,
+    InvalidArgument,
+    NotFound,
+    Store,
+    create_store,
+    ge,
+    increment,
+)
 from kvstore.testing import unique_kind
 from tests.backends.dynamo.hooks import Calls
 
@@ -104,3 +113,35 @@ def test_names_and_values_are_placeholders_in_every_expression(client: Any) -> N
             text = params.get(key, "")
             for word in ("status", "count", "data", "name", "ttl", "open"):
                 assert word not in text, (key, text)
+
+
+def test_an_expect_of_a_string_and_an_increment_send_what_the_raw_code_sends(client: Any) -> None:
+    # A string equals only a string on both servers, and a field that must equal one is present
+    # only on a stored record: the condition is the equality alone, as a user would write it.
+    sent: list[dict[str, Any]] = []
+    client.meta.events.register(
+        "provide-client-params.dynamodb.UpdateItem", lambda params, **_: sent.append(dict(params))
+    )
+    store = make(client)
+    store.put({"id": "a", "name": "ada", "n": 1, "flag": True, "tags": ["ada"]})
+    assert store.update({"id": "a", "n": 2}, expect={"name": "ada"})["n"] == 2
+    assert sent[-1]["ConditionExpression"] == "#n1 = :v1"
+    assert sent[-1]["UpdateExpression"] == "SET #n0 = :v0"
+    assert store.update({"id": "a", "n": increment(3)})["n"] == 5
+    assert sent[-1]["UpdateExpression"] == "ADD #n0 :v0"
+    assert store.update({"id": "a", "m": increment(-1.5)})["m"] == -1.5  # ADD on an absent field
+    for field in ("n", "flag", "tags"):  # a string never equals a number, a bool or a list
+        with pytest.raises(ConditionFailed):
+            store.update({"id": "a", "n": 0}, expect={field: "ada"})
+    with pytest.raises(NotFound):  # no record: still NotFound, not ConditionFailed
+        store.update({"id": "b", "n": 0}, expect={"name": "ada"})
+    with pytest.raises(InvalidArgument):  # the increment's guard still refuses a string
+        store.update({"id": "a", "name": increment(1)})
+    assert store.find({"id": "a"}) == {
+        "id": "a",
+        "name": "ada",
+        "n": 5,
+        "m": -1.5,
+        "flag": True,
+        "tags": ["ada"],
+    }
