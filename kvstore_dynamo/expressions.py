@@ -52,6 +52,7 @@ from kvstore_dynamo.codec import AttributeValue, to_attribute
 __all__ = [
     "MAX_IN",
     "Expression",
+    "beyond_increments",
     "condition",
     "filter_expression",
     "guard_expression",
@@ -297,22 +298,50 @@ def _live(expr: Expression, schema: KindSchema, now: float | None) -> str:
     return _all([stored, f"NOT {expired}"])
 
 
-def increment_checks(expr: Expression, increments: Mapping[str, int | float]) -> list[str]:
+def increment_checks(
+    expr: Expression, increments: Mapping[str, int | float], *, exact: bool = True
+) -> list[str]:
     """What a stored record must hold for each increment to be valid (``add_numbers``): the field
     absent or a number, and for an int amount no result past the signed 64-bit range from an
-    int (a stored number beyond that range is a float, which takes any amount)."""
+    int (a stored number beyond that range is a float, which takes any amount).
+
+    ``exact=False`` leaves out that exception: one comparison instead of two, which refuses
+    also a stored number beyond the range (``beyond_increments`` tells such a refusal, and the
+    write is sent again with the exact checks). It never accepts what the exact checks refuse.
+    """
     checks = []
     for field, amount in increments.items():
         name = expr.name(field)
         test = expr.type_of(field, "N")
         if type(amount) is int and amount > 0:
-            limit, edge = expr.value(INT64_MAX - amount), expr.value(INT64_MAX)
-            test = _all([test, _any([f"{name} <= {limit}", f"{name} > {edge}"])])
+            within = f"{name} <= {expr.value(INT64_MAX - amount)}"
+            if exact:
+                within = _any([within, f"{name} > {expr.value(INT64_MAX)}"])
+            test = _all([test, within])
         elif type(amount) is int and amount < 0:
-            limit, edge = expr.value(INT64_MIN - amount), expr.value(INT64_MIN)
-            test = _all([test, _any([f"{name} >= {limit}", f"{name} < {edge}"])])
+            within = f"{name} >= {expr.value(INT64_MIN - amount)}"
+            if exact:
+                within = _any([within, f"{name} < {expr.value(INT64_MIN)}"])
+            test = _all([test, within])
         checks.append(_any([f"attribute_not_exists({name})", test]))
     return checks
+
+
+def beyond_increments(
+    increments: Mapping[str, int | float], current: Mapping[str, Any] | None
+) -> bool:
+    """Whether ``current`` holds, in a field an int amount increments, a number beyond the
+    signed 64-bit range: the one record that the checks of ``exact=False`` refuse and the
+    exact ones may not."""
+    if current is None:
+        return False
+    return any(
+        type(amount) is int
+        and amount != 0
+        and type(value := current.get(field)) is float
+        and not INT64_MIN <= value <= INT64_MAX
+        for field, amount in increments.items()
+    )
 
 
 def guard_expression(

@@ -43,6 +43,7 @@ from kvstore_dynamo.codec import Item, from_item, key_item, to_item
 from kvstore_dynamo.errors import error_code, error_message, retried, validation_error
 from kvstore_dynamo.expressions import (
     Expression,
+    beyond_increments,
     guard_expression,
     increment_checks,
     update_expression,
@@ -140,6 +141,23 @@ class Writer:
                 raise Conflict(current)
             assert current is not None
             return current
+        try:
+            response = self._send_update(client, op, key, exact=False)
+        except Conflict as conflict:
+            # Refused by the one-sided bound of an increment (a stored number beyond the
+            # int64 range)? Nothing was written: the exact checks decide.
+            if not beyond_increments(op.increments, conflict.current):
+                raise
+            response = self._send_update(client, op, key, exact=True)
+        old: Item = response.get("Attributes") or {}
+        try:
+            return merged(self.schema, op, from_item(old))
+        except InvalidArgument:
+            self._restore(client, key, old, op)
+            raise
+
+    def _send_update(self, client: Any, op: Update, key: Item, *, exact: bool) -> dict[str, Any]:
+        """One UpdateItem of ``op`` asking for ``ALL_OLD`` (``exact``: ``increment_checks``)."""
         expr = Expression()
         params: dict[str, Any] = {
             "TableName": self.table,
@@ -147,22 +165,15 @@ class Writer:
             "UpdateExpression": update_expression(expr, op.sets, op.removes, op.increments),
             "ReturnValues": "ALL_OLD",
         }
-        checks = increment_checks(expr, op.increments)
+        checks = increment_checks(expr, op.increments, exact=exact)
         condition = guard_expression(expr, self.schema, op.guard, checks)
         assert condition is not None  # an update's guard needs a live record
         params["ConditionExpression"] = condition
         params.update(expr.params())
         if repeatable(self.schema, op):
-            response = self._conditional(client, "update_item", params, key)
-        else:
-            with once("UpdateItem"):
-                response = self._conditional(client, "update_item", params, key)
-        old: Item = response.get("Attributes") or {}
-        try:
-            return merged(self.schema, op, from_item(old))
-        except InvalidArgument:
-            self._restore(client, key, old, op)
-            raise
+            return self._conditional(client, "update_item", params, key)
+        with once("UpdateItem"):
+            return self._conditional(client, "update_item", params, key)
 
     def remove_one(self, client: Any, key: Key, filters: Conditions) -> int:
         """Delete the record at ``key`` when it is live and matches ``filters`` (core's, its
@@ -231,49 +242,67 @@ def repeatable(schema: KindSchema, op: Update) -> bool:
     return not any(field in changed for field, _ in op.guard.when_present or ())
 
 
-def _item(schema: KindSchema, table: str, op: Write) -> dict[str, Any]:
-    """One TransactItems entry for ``op``."""
+def _item(schema: KindSchema, table: str, op: Write, exact: bool) -> dict[str, Any]:
+    """One TransactItems entry for ``op`` (``exact``: ``increment_checks``)."""
     expr = Expression()
-    key = key_item(schema.id_fields, key_of(schema, op))
     body: dict[str, Any] = {"TableName": table}
-    if isinstance(op, Put):
+    if isinstance(op, Put):  # its key is in its item
         action = "Put"
         body["Item"] = to_item(op.record)
         condition = guard_expression(expr, schema, op.guard)
-    elif isinstance(op, Update) and (op.sets or op.removes or op.increments):
-        action = "Update"
-        body["Key"] = key
-        body["UpdateExpression"] = update_expression(expr, op.sets, op.removes, op.increments)
-        condition = guard_expression(expr, schema, op.guard, increment_checks(expr, op.increments))
-    elif isinstance(op, Delete):
-        action = "Delete"
-        body["Key"] = key
-        condition = guard_expression(expr, schema, op.guard)
-    else:  # a Check, or an update with nothing to change: a condition alone
-        action = "ConditionCheck"
-        body["Key"] = key
-        condition = guard_expression(expr, schema, op.guard)
-        if condition is None:  # a check that always holds
-            name = expr.name(schema.partition)
-            condition = f"attribute_exists({name}) OR attribute_not_exists({name})"
+    else:
+        body["Key"] = key_item(schema.id_fields, op.key)
+        if isinstance(op, Update) and (op.sets or op.removes or op.increments):
+            action = "Update"
+            body["UpdateExpression"] = update_expression(expr, op.sets, op.removes, op.increments)
+            checks = increment_checks(expr, op.increments, exact=exact)
+            condition = guard_expression(expr, schema, op.guard, checks)
+        elif isinstance(op, Delete):
+            action = "Delete"
+            condition = guard_expression(expr, schema, op.guard)
+        else:  # a Check, or an update with nothing to change: a condition alone
+            action = "ConditionCheck"
+            condition = guard_expression(expr, schema, op.guard)
+            if condition is None:  # a check that always holds
+                name = expr.name(schema.partition)
+                condition = f"attribute_exists({name}) OR attribute_not_exists({name})"
     if condition is not None:
         body["ConditionExpression"] = condition
         body["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-    body.update(expr.params())
+        body.update(expr.params())
     return {action: body}
 
 
-def transact_items(ops: Sequence[tuple[KindSchema, str, Write]]) -> list[dict[str, Any]]:
-    """The TransactItems of ``ops`` (each op with its kind's schema and table)."""
-    return [_item(schema, table, op) for schema, table, op in ops]
+def transact_items(
+    ops: Sequence[tuple[KindSchema, str, Write]], *, exact: bool = True
+) -> list[dict[str, Any]]:
+    """The TransactItems of ``ops`` (each op with its kind's schema and table; ``exact``:
+    ``increment_checks``)."""
+    return [_item(schema, table, op, exact) for schema, table, op in ops]
 
 
 def transact(client: Any, ops: Sequence[tuple[KindSchema, str, Write]]) -> None:
     """Apply ``ops`` in one TransactWriteItems, all or nothing; ``Conflict(current, index=i)``
-    for the first op whose condition failed."""
+    for the first op whose condition failed.
+
+    Increments are checked with one-sided bounds first (``increment_checks``); a refusal that
+    only the exact checks may lift (``beyond_increments``) sends the transaction again with
+    them: the refused one wrote nothing.
+    """
+    try:
+        _transact(client, ops, exact=False)
+    except Conflict as conflict:
+        index = conflict.index
+        op = ops[index][2] if index is not None and 0 <= index < len(ops) else None
+        if not (isinstance(op, Update) and beyond_increments(op.increments, conflict.current)):
+            raise
+        _transact(client, ops, exact=True)
+
+
+def _transact(client: Any, ops: Sequence[tuple[KindSchema, str, Write]], *, exact: bool) -> None:
     try:
         client.transact_write_items(
-            TransactItems=transact_items(ops), ClientRequestToken=str(uuid.uuid4())
+            TransactItems=transact_items(ops, exact=exact), ClientRequestToken=str(uuid.uuid4())
         )
     except ClientError as exc:
         if error_code(exc) != "TransactionCanceledException":

@@ -19,6 +19,7 @@ from kvstore import (
     create_store,
     ge,
     increment,
+    transaction,
 )
 from kvstore.testing import unique_kind
 from tests.backends.dynamo.hooks import Calls
@@ -145,3 +146,40 @@ def test_an_expect_of_a_string_and_an_increment_send_what_the_raw_code_sends(cli
         "flag": True,
         "tags": ["ada"],
     }
+
+
+def test_an_increment_of_a_number_beyond_int64_is_sent_again_with_the_exact_bounds(
+    client: Any,
+) -> None:
+    # The first request bounds an int increment on one side only; a stored number beyond the
+    # int64 range (a float, which takes any amount) is refused by it, and only then the exact
+    # checks are sent. A refusal they confirm is not sent a third time.
+    store = make(client)
+    store.put_many([{"id": "big", "n": 1e19}, {"id": "max", "n": 2**63 - 1}, {"id": "s", "n": 1}])
+    calls = Calls(client)
+    assert store.update({"id": "s", "n": increment(1)})["n"] == 2
+    assert calls["UpdateItem"] == 1
+    assert store.update({"id": "big", "n": increment(1)})["n"] == 1e19
+    assert calls["UpdateItem"] == 3
+    with pytest.raises(InvalidArgument):
+        store.update({"id": "max", "n": increment(1)})
+    assert calls["UpdateItem"] == 4
+    with transaction() as tx:
+        tx.update(store, {"id": "s", "n": increment(1)})
+        tx.update(store, {"id": "big", "n": increment(-1)})  # the lower bound takes it
+    assert calls["TransactWriteItems"] == 1
+    with transaction() as tx:
+        tx.update(store, {"id": "s", "n": increment(1)})
+        tx.update(store, {"id": "big", "n": increment(1)})
+    assert calls["TransactWriteItems"] == 3
+
+    def past_the_range() -> None:
+        with transaction() as tx:
+            tx.update(store, {"id": "s", "n": increment(1)})
+            tx.update(store, {"id": "max", "n": increment(1)})
+
+    with pytest.raises(InvalidArgument) as refused:
+        past_the_range()
+    assert refused.value.index == 1
+    assert calls["TransactWriteItems"] == 4
+    assert [r["n"] for r in store.find_all()] == [1e19, 2**63 - 1, 4]
