@@ -30,12 +30,13 @@ raised (``BackendUnavailable``: it may have been applied).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from kvstore.backend import Conflict, Key, KindSchema, Record
+from kvstore.conditions import Absent, Exists
 from kvstore.errors import BackendUnavailable, InvalidArgument, StoreError
 from kvstore.plan import Conditions
 from kvstore.writes import Delete, Guard, Put, Update, Write, key_of, merged
@@ -158,18 +159,15 @@ class Writer:
 
     def _send_update(self, client: Any, op: Update, key: Item, *, exact: bool) -> dict[str, Any]:
         """One UpdateItem of ``op`` asking for ``ALL_OLD`` (``exact``: ``increment_checks``)."""
-        expr = Expression()
+        update, condition, placeholders = _update_parts(self.schema, op, exact)
         params: dict[str, Any] = {
             "TableName": self.table,
             "Key": key,
-            "UpdateExpression": update_expression(expr, op.sets, op.removes, op.increments),
+            "UpdateExpression": update,
             "ReturnValues": "ALL_OLD",
+            "ConditionExpression": condition,
+            **placeholders,
         }
-        checks = increment_checks(expr, op.increments, exact=exact)
-        condition = guard_expression(expr, self.schema, op.guard, checks)
-        assert condition is not None  # an update's guard needs a live record
-        params["ConditionExpression"] = condition
-        params.update(expr.params())
         if repeatable(self.schema, op):
             return self._conditional(client, "update_item", params, key)
         with once("UpdateItem"):
@@ -230,6 +228,57 @@ class Writer:
                 raise
 
 
+_PARTS: dict[Hashable, tuple[str, str, dict[str, Any]]] = {}
+"""``_update_parts`` of the updates whose expressions hold no value that varies from call to
+call, by ``_fixed_shape``: counters, the commonest update, build theirs once."""
+_MAX_PARTS = 1024
+_VALUELESS = (Exists, Absent)
+
+
+def _fixed_shape(schema: KindSchema, op: Update, exact: bool) -> Hashable | None:
+    """What decides every part of ``op``'s expressions when none of them is a value that the
+    op carries (no field set, no condition with an operand, no clock): the fields, amounts and
+    removes, the guard's form, the kind's key and expiry fields; ``None`` otherwise."""
+    guard = op.guard
+    present = guard.when_present
+    if op.sets or (guard.now is not None and schema.ttl_field is not None):
+        return None
+    if present is not None and not all(isinstance(c, _VALUELESS) for _f, c in present):
+        return None
+    return (
+        schema.partition,
+        schema.ttl_field,
+        exact,
+        guard.when_absent,
+        None if present is None else tuple((field, type(c)) for field, c in present),
+        op.removes,
+        # repr tells a float amount from an equal int, and -0.0 from 0.0
+        tuple((field, a if type(a) is int else repr(a)) for field, a in op.increments.items()),
+    )
+
+
+def _update_parts(schema: KindSchema, op: Update, exact: bool) -> tuple[str, str, dict[str, Any]]:
+    """An update's UpdateExpression, ConditionExpression (its guard and ``increment_checks``)
+    and the placeholders' ``ExpressionAttributeNames``/``Values``."""
+    shape = _fixed_shape(schema, op, exact)
+    if shape is not None:
+        cached = _PARTS.get(shape)
+        if cached is not None:  # copies: a client's hooks may change a request's params
+            return cached[0], cached[1], {key: dict(value) for key, value in cached[2].items()}
+    expr = Expression()
+    update = update_expression(expr, op.sets, op.removes, op.increments)
+    checks = increment_checks(expr, op.increments, exact=exact)
+    condition = guard_expression(expr, schema, op.guard, checks)
+    assert condition is not None  # an update's guard needs a live record
+    params = expr.params()
+    if shape is not None:
+        if len(_PARTS) >= _MAX_PARTS:
+            _PARTS.clear()
+        _PARTS[shape] = (update, condition, params)
+        params = {key: dict(value) for key, value in params.items()}
+    return update, condition, params
+
+
 def repeatable(schema: KindSchema, op: Update) -> bool:
     """Whether sending ``op`` twice leaves what sending it once does, and refuses nothing the
     first did not: no increment, and its condition reads no field it sets or removes (the
@@ -244,6 +293,18 @@ def repeatable(schema: KindSchema, op: Update) -> bool:
 
 def _item(schema: KindSchema, table: str, op: Write, exact: bool) -> dict[str, Any]:
     """One TransactItems entry for ``op`` (``exact``: ``increment_checks``)."""
+    if isinstance(op, Update) and (op.sets or op.removes or op.increments):
+        update, guard, placeholders = _update_parts(schema, op, exact)
+        return {
+            "Update": {
+                "TableName": table,
+                "Key": key_item(schema.id_fields, op.key),
+                "UpdateExpression": update,
+                "ConditionExpression": guard,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                **placeholders,
+            }
+        }
     expr = Expression()
     body: dict[str, Any] = {"TableName": table}
     if isinstance(op, Put):  # its key is in its item
@@ -252,12 +313,7 @@ def _item(schema: KindSchema, table: str, op: Write, exact: bool) -> dict[str, A
         condition = guard_expression(expr, schema, op.guard)
     else:
         body["Key"] = key_item(schema.id_fields, op.key)
-        if isinstance(op, Update) and (op.sets or op.removes or op.increments):
-            action = "Update"
-            body["UpdateExpression"] = update_expression(expr, op.sets, op.removes, op.increments)
-            checks = increment_checks(expr, op.increments, exact=exact)
-            condition = guard_expression(expr, schema, op.guard, checks)
-        elif isinstance(op, Delete):
+        if isinstance(op, Delete):
             action = "Delete"
             condition = guard_expression(expr, schema, op.guard)
         else:  # a Check, or an update with nothing to change: a condition alone

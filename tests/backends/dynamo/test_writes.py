@@ -183,3 +183,24 @@ def test_an_increment_of_a_number_beyond_int64_is_sent_again_with_the_exact_boun
     assert refused.value.index == 1
     assert calls["TransactWriteItems"] == 4
     assert [r["n"] for r in store.find_all()] == [1e19, 2**63 - 1, 4]
+
+
+def test_an_update_whose_expressions_carry_no_varying_value_builds_them_once() -> None:
+    from kvstore_dynamo.writes import _PARTS, _update_parts
+
+    store = create_store("parts_kind", backend="dynamo", endpoint_url="http://127.0.0.1:9")
+    schema = store._schema  # type: ignore[attr-defined]
+
+    def parts(changes: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        return _update_parts(schema, store.update_op(changes), False)  # type: ignore[attr-defined]
+
+    _PARTS.clear()
+    first = parts({"id": "a", "n": increment(1)})
+    first[2]["ExpressionAttributeValues"].clear()  # what a hook might do to a request
+    assert parts({"id": "b", "n": increment(1)})[2]["ExpressionAttributeValues"]
+    assert len(_PARTS) == 1
+    sent = [parts({"id": "a", "n": increment(a)}) for a in (1.0, 2, 0.5)]  # 1.0 is not 1
+    assert [p["ExpressionAttributeValues"][":v0"]["N"] for _u, _c, p in sent] == ["1.0", "2", "0.5"]
+    assert len(_PARTS) == 4
+    parts({"id": "a", "n": increment(1), "x": 2})  # a value set: built each time
+    assert len(_PARTS) == 4
