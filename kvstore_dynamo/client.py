@@ -50,6 +50,7 @@ class Connection:
         self._injected = client is not None
         self._session = session
         self._resource: Any = None
+        self._scope = ("dynamo", settings.endpoint_url, settings.region)
 
     @property
     def table_prefix(self) -> str:
@@ -59,8 +60,8 @@ class Connection:
     @property
     def scope(self) -> Hashable:
         """What drivers must share to write in one TransactWriteItems: the endpoint and region
-        (an injected client's own)."""
-        return ("dynamo", self.settings.endpoint_url, self.settings.region)
+        (an injected client's own). Made once: a transaction asks for it at every operation."""
+        return self._scope
 
     @property
     def limits(self) -> Limits:

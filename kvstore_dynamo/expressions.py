@@ -10,7 +10,9 @@ must be exact, since the server alone decides a conditional write. Two habits ke
 
 - a type test (``attribute_type``) comes first, before any comparison: DynamoDB never finds a bool
   equal to a number nor a string below a number, but moto does (and raises comparing them), and it
-  stops at the first false operand of an AND;
+  stops at the first false operand of an AND. String equality needs none: both compare a string
+  only with a string (moto compares Python values, and a ``str`` equals no other type's), so an
+  ``expect`` of a string sends no type test;
 - strings compare as UTF-8 bytes on DynamoDB, which is code-point order, the contract's.
 
 Nested equality (a list or dict filter value) is narrowed to the value's type in a filter (core
@@ -50,6 +52,7 @@ from kvstore_dynamo.codec import AttributeValue, to_attribute
 __all__ = [
     "MAX_IN",
     "Expression",
+    "beyond_increments",
     "condition",
     "filter_expression",
     "guard_expression",
@@ -165,6 +168,8 @@ def _equal(expr: Expression, field: str, value: Any, guard: bool) -> tuple[str, 
             tags = [_tag(value), next(iter(members))]
             return _any([expr.type_of(field, tag) for tag in tags]), False
         return expr.type_of(field, _tag(value)), False
+    if type(value) is str:  # a string equals only a string, on DynamoDB and on moto alike
+        return f"{name} = {expr.value(value)}", True
     return _all([expr.type_of(field, _tag(value)), f"{name} = {expr.value(value)}"]), True
 
 
@@ -293,22 +298,50 @@ def _live(expr: Expression, schema: KindSchema, now: float | None) -> str:
     return _all([stored, f"NOT {expired}"])
 
 
-def increment_checks(expr: Expression, increments: Mapping[str, int | float]) -> list[str]:
+def increment_checks(
+    expr: Expression, increments: Mapping[str, int | float], *, exact: bool = True
+) -> list[str]:
     """What a stored record must hold for each increment to be valid (``add_numbers``): the field
     absent or a number, and for an int amount no result past the signed 64-bit range from an
-    int (a stored number beyond that range is a float, which takes any amount)."""
+    int (a stored number beyond that range is a float, which takes any amount).
+
+    ``exact=False`` leaves out that exception: one comparison instead of two, which refuses
+    also a stored number beyond the range (``beyond_increments`` tells such a refusal, and the
+    write is sent again with the exact checks). It never accepts what the exact checks refuse.
+    """
     checks = []
     for field, amount in increments.items():
         name = expr.name(field)
         test = expr.type_of(field, "N")
         if type(amount) is int and amount > 0:
-            limit, edge = expr.value(INT64_MAX - amount), expr.value(INT64_MAX)
-            test = _all([test, _any([f"{name} <= {limit}", f"{name} > {edge}"])])
+            within = f"{name} <= {expr.value(INT64_MAX - amount)}"
+            if exact:
+                within = _any([within, f"{name} > {expr.value(INT64_MAX)}"])
+            test = _all([test, within])
         elif type(amount) is int and amount < 0:
-            limit, edge = expr.value(INT64_MIN - amount), expr.value(INT64_MIN)
-            test = _all([test, _any([f"{name} >= {limit}", f"{name} < {edge}"])])
+            within = f"{name} >= {expr.value(INT64_MIN - amount)}"
+            if exact:
+                within = _any([within, f"{name} < {expr.value(INT64_MIN)}"])
+            test = _all([test, within])
         checks.append(_any([f"attribute_not_exists({name})", test]))
     return checks
+
+
+def beyond_increments(
+    increments: Mapping[str, int | float], current: Mapping[str, Any] | None
+) -> bool:
+    """Whether ``current`` holds, in a field an int amount increments, a number beyond the
+    signed 64-bit range: the one record that the checks of ``exact=False`` refuse and the
+    exact ones may not."""
+    if current is None:
+        return False
+    return any(
+        type(amount) is int
+        and amount != 0
+        and type(value := current.get(field)) is float
+        and not INT64_MIN <= value <= INT64_MAX
+        for field, amount in increments.items()
+    )
 
 
 def guard_expression(
@@ -321,19 +354,38 @@ def guard_expression(
     present = guard.when_present
     if guard.when_absent and present == () and not checks:
         return None
-    live = _live(expr, schema, guard.now)
     branch: str | None = None
     if present is not None:
-        parts = [live]
+        parts = []
         for field, wanted in present:
             text, _exact = condition(expr, field, wanted, guard=True)
             if text is not None:
                 parts.append(text)
+        if not _implies_live(schema, guard, present):
+            parts.insert(0, _live(expr, schema, guard.now))
         branch = _all(parts + checks)
     if guard.when_absent:
-        absent = f"NOT {live}"
+        absent = f"NOT {_live(expr, schema, guard.now)}"
         return absent if branch is None else _any([branch, absent])
     return branch if branch is not None else _never(expr, schema.partition)
+
+
+_NEEDS_FIELD = (Eq, Exists, Ne, Lt, Le, Gt, Ge, Between, BeginsWith)
+"""Conditions that only a present field meets (in a guard, as ``condition`` writes them)."""
+
+
+def _implies_live(
+    schema: KindSchema, guard: Guard, present: Iterable[tuple[str, Condition]]
+) -> bool:
+    """Whether ``present`` holds only on a stored record, and stored is live (no expiry to
+    test): then the live test would repeat it, and the guard leaves it out (a smaller request
+    for the server to parse and evaluate, as the raw code's ``#name = :name`` alone)."""
+    if schema.ttl_field is not None and guard.now is not None:
+        return False
+    return any(
+        isinstance(wanted, _NEEDS_FIELD) or (isinstance(wanted, OneOf) and not wanted.absent)
+        for _field, wanted in present
+    )
 
 
 def update_expression(
@@ -342,18 +394,28 @@ def update_expression(
     removes: Iterable[str],
     increments: Mapping[str, int | float],
 ) -> str:
-    """An UpdateExpression: ``SET`` each field of ``sets``, ``SET #f = if_not_exists(#f, 0) +
-    n`` for each increment, ``REMOVE`` each of ``removes``."""
-    assigned = [f"{expr.name(field)} = {expr.value(value)}" for field, value in sets.items()]
-    if increments:
-        zero = expr.value(0)
-        assigned += [
-            f"{expr.name(field)} = if_not_exists({expr.name(field)}, {zero}) + {expr.value(amount)}"
-            for field, amount in increments.items()
-        ]
+    """An UpdateExpression: ``SET`` each field of ``sets``, ``ADD #f n`` for each increment,
+    ``REMOVE`` each of ``removes``.
+
+    ``ADD`` adds to a stored number and stores ``n`` where the field is absent: what an
+    increment does (its guard, ``increment_checks``, has already refused any other stored
+    value), in one operand where ``SET #f = if_not_exists(#f, 0) + n`` takes three.
+    """
     clauses = []
-    if assigned:
-        clauses.append("SET " + ", ".join(assigned))
+    if sets:
+        clauses.append(
+            "SET "
+            + ", ".join(
+                f"{expr.name(field)} = {expr.value(value)}" for field, value in sets.items()
+            )
+        )
+    if increments:
+        clauses.append(
+            "ADD "
+            + ", ".join(
+                f"{expr.name(field)} {expr.value(amount)}" for field, amount in increments.items()
+            )
+        )
     removed = [expr.name(field) for field in removes]
     if removed:
         clauses.append("REMOVE " + ", ".join(removed))

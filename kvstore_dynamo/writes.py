@@ -3,14 +3,14 @@
 - ``Put``: PutItem; ``Delete``: DeleteItem; both with ``ReturnValuesOnConditionCheckFailure=
   ALL_OLD``, so a refusal reports the record it found without a second read (on a server that
   lacks it, a consistent GetItem right after).
-- ``Update``: UpdateItem (``SET``, ``REMOVE``, ``SET #f = if_not_exists(#f, 0) + n`` for an
-  increment), its condition the guard and each increment's validity (``increment_checks``). It
-  asks for ``ALL_OLD``: the record after the update is that one with the changes applied (the
-  update is atomic), computed by core's own rules, and the old values are what puts the record
-  back in the one case DynamoDB stores what the contract refuses: a record of exactly 409,600
-  bytes (DynamoDB's limit is inclusive, the contract's strict), or, on servers that do not check
-  numbers (moto), an increment's result outside the number rules. A reader racing that
-  restoring write could see the refused record briefly.
+- ``Update``: UpdateItem (``SET``, ``REMOVE``, ``ADD #f n`` for an increment), its condition
+  the guard and each increment's validity (``increment_checks``). It asks for ``ALL_OLD``: the
+  record after the update is that one with the changes applied (the update is atomic), computed
+  by core's own rules, and the old values are what puts the record back in the one case
+  DynamoDB stores what the contract refuses: a record of exactly 409,600 bytes (DynamoDB's limit
+  is inclusive, the contract's strict), or, on servers that do not check numbers (moto), an
+  increment's result outside the number rules. A reader racing that restoring write could see
+  the refused record briefly.
 - ``Check``: a consistent GetItem judged here (it writes nothing, so reading is the whole step).
 - a transaction: one TransactWriteItems (a ``ClientRequestToken`` makes botocore's retries
   idempotent); the first ``ConditionalCheckFailed`` of its ``CancellationReasons`` is the op that
@@ -30,12 +30,13 @@ raised (``BackendUnavailable``: it may have been applied).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from kvstore.backend import Conflict, Key, KindSchema, Record
+from kvstore.conditions import Absent, Exists
 from kvstore.errors import BackendUnavailable, InvalidArgument, StoreError
 from kvstore.plan import Conditions
 from kvstore.writes import Delete, Guard, Put, Update, Write, key_of, merged
@@ -43,6 +44,7 @@ from kvstore_dynamo.codec import Item, from_item, key_item, to_item
 from kvstore_dynamo.errors import error_code, error_message, retried, validation_error
 from kvstore_dynamo.expressions import (
     Expression,
+    beyond_increments,
     guard_expression,
     increment_checks,
     update_expression,
@@ -140,29 +142,36 @@ class Writer:
                 raise Conflict(current)
             assert current is not None
             return current
-        expr = Expression()
-        params: dict[str, Any] = {
-            "TableName": self.table,
-            "Key": key,
-            "UpdateExpression": update_expression(expr, op.sets, op.removes, op.increments),
-            "ReturnValues": "ALL_OLD",
-        }
-        checks = increment_checks(expr, op.increments)
-        condition = guard_expression(expr, self.schema, op.guard, checks)
-        assert condition is not None  # an update's guard needs a live record
-        params["ConditionExpression"] = condition
-        params.update(expr.params())
-        if repeatable(self.schema, op):
-            response = self._conditional(client, "update_item", params, key)
-        else:
-            with once("UpdateItem"):
-                response = self._conditional(client, "update_item", params, key)
+        try:
+            response = self._send_update(client, op, key, exact=False)
+        except Conflict as conflict:
+            # Refused by the one-sided bound of an increment (a stored number beyond the
+            # int64 range)? Nothing was written: the exact checks decide.
+            if not beyond_increments(op.increments, conflict.current):
+                raise
+            response = self._send_update(client, op, key, exact=True)
         old: Item = response.get("Attributes") or {}
         try:
             return merged(self.schema, op, from_item(old))
         except InvalidArgument:
             self._restore(client, key, old, op)
             raise
+
+    def _send_update(self, client: Any, op: Update, key: Item, *, exact: bool) -> dict[str, Any]:
+        """One UpdateItem of ``op`` asking for ``ALL_OLD`` (``exact``: ``increment_checks``)."""
+        update, condition, placeholders = _update_parts(self.schema, op, exact)
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": key,
+            "UpdateExpression": update,
+            "ReturnValues": "ALL_OLD",
+            "ConditionExpression": condition,
+            **placeholders,
+        }
+        if repeatable(self.schema, op):
+            return self._conditional(client, "update_item", params, key)
+        with once("UpdateItem"):
+            return self._conditional(client, "update_item", params, key)
 
     def remove_one(self, client: Any, key: Key, filters: Conditions) -> int:
         """Delete the record at ``key`` when it is live and matches ``filters`` (core's, its
@@ -219,6 +228,57 @@ class Writer:
                 raise
 
 
+_PARTS: dict[Hashable, tuple[str, str, dict[str, Any]]] = {}
+"""``_update_parts`` of the updates whose expressions hold no value that varies from call to
+call, by ``_fixed_shape``: counters, the commonest update, build theirs once."""
+_MAX_PARTS = 1024
+_VALUELESS = (Exists, Absent)
+
+
+def _fixed_shape(schema: KindSchema, op: Update, exact: bool) -> Hashable | None:
+    """What decides every part of ``op``'s expressions when none of them is a value that the
+    op carries (no field set, no condition with an operand, no clock): the fields, amounts and
+    removes, the guard's form, the kind's key and expiry fields; ``None`` otherwise."""
+    guard = op.guard
+    present = guard.when_present
+    if op.sets or (guard.now is not None and schema.ttl_field is not None):
+        return None
+    if present is not None and not all(isinstance(c, _VALUELESS) for _f, c in present):
+        return None
+    return (
+        schema.partition,
+        schema.ttl_field,
+        exact,
+        guard.when_absent,
+        None if present is None else tuple((field, type(c)) for field, c in present),
+        op.removes,
+        # repr tells a float amount from an equal int, and -0.0 from 0.0
+        tuple((field, a if type(a) is int else repr(a)) for field, a in op.increments.items()),
+    )
+
+
+def _update_parts(schema: KindSchema, op: Update, exact: bool) -> tuple[str, str, dict[str, Any]]:
+    """An update's UpdateExpression, ConditionExpression (its guard and ``increment_checks``)
+    and the placeholders' ``ExpressionAttributeNames``/``Values``."""
+    shape = _fixed_shape(schema, op, exact)
+    if shape is not None:
+        cached = _PARTS.get(shape)
+        if cached is not None:  # copies: a client's hooks may change a request's params
+            return cached[0], cached[1], {key: dict(value) for key, value in cached[2].items()}
+    expr = Expression()
+    update = update_expression(expr, op.sets, op.removes, op.increments)
+    checks = increment_checks(expr, op.increments, exact=exact)
+    condition = guard_expression(expr, schema, op.guard, checks)
+    assert condition is not None  # an update's guard needs a live record
+    params = expr.params()
+    if shape is not None:
+        if len(_PARTS) >= _MAX_PARTS:
+            _PARTS.clear()
+        _PARTS[shape] = (update, condition, params)
+        params = {key: dict(value) for key, value in params.items()}
+    return update, condition, params
+
+
 def repeatable(schema: KindSchema, op: Update) -> bool:
     """Whether sending ``op`` twice leaves what sending it once does, and refuses nothing the
     first did not: no increment, and its condition reads no field it sets or removes (the
@@ -231,49 +291,74 @@ def repeatable(schema: KindSchema, op: Update) -> bool:
     return not any(field in changed for field, _ in op.guard.when_present or ())
 
 
-def _item(schema: KindSchema, table: str, op: Write) -> dict[str, Any]:
-    """One TransactItems entry for ``op``."""
+def _item(schema: KindSchema, table: str, op: Write, exact: bool) -> dict[str, Any]:
+    """One TransactItems entry for ``op`` (``exact``: ``increment_checks``)."""
+    if isinstance(op, Update) and (op.sets or op.removes or op.increments):
+        update, guard, placeholders = _update_parts(schema, op, exact)
+        return {
+            "Update": {
+                "TableName": table,
+                "Key": key_item(schema.id_fields, op.key),
+                "UpdateExpression": update,
+                "ConditionExpression": guard,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                **placeholders,
+            }
+        }
     expr = Expression()
-    key = key_item(schema.id_fields, key_of(schema, op))
     body: dict[str, Any] = {"TableName": table}
-    if isinstance(op, Put):
+    if isinstance(op, Put):  # its key is in its item
         action = "Put"
         body["Item"] = to_item(op.record)
         condition = guard_expression(expr, schema, op.guard)
-    elif isinstance(op, Update) and (op.sets or op.removes or op.increments):
-        action = "Update"
-        body["Key"] = key
-        body["UpdateExpression"] = update_expression(expr, op.sets, op.removes, op.increments)
-        condition = guard_expression(expr, schema, op.guard, increment_checks(expr, op.increments))
-    elif isinstance(op, Delete):
-        action = "Delete"
-        body["Key"] = key
-        condition = guard_expression(expr, schema, op.guard)
-    else:  # a Check, or an update with nothing to change: a condition alone
-        action = "ConditionCheck"
-        body["Key"] = key
-        condition = guard_expression(expr, schema, op.guard)
-        if condition is None:  # a check that always holds
-            name = expr.name(schema.partition)
-            condition = f"attribute_exists({name}) OR attribute_not_exists({name})"
+    else:
+        body["Key"] = key_item(schema.id_fields, op.key)
+        if isinstance(op, Delete):
+            action = "Delete"
+            condition = guard_expression(expr, schema, op.guard)
+        else:  # a Check, or an update with nothing to change: a condition alone
+            action = "ConditionCheck"
+            condition = guard_expression(expr, schema, op.guard)
+            if condition is None:  # a check that always holds
+                name = expr.name(schema.partition)
+                condition = f"attribute_exists({name}) OR attribute_not_exists({name})"
     if condition is not None:
         body["ConditionExpression"] = condition
         body["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-    body.update(expr.params())
+        body.update(expr.params())
     return {action: body}
 
 
-def transact_items(ops: Sequence[tuple[KindSchema, str, Write]]) -> list[dict[str, Any]]:
-    """The TransactItems of ``ops`` (each op with its kind's schema and table)."""
-    return [_item(schema, table, op) for schema, table, op in ops]
+def transact_items(
+    ops: Sequence[tuple[KindSchema, str, Write]], *, exact: bool = True
+) -> list[dict[str, Any]]:
+    """The TransactItems of ``ops`` (each op with its kind's schema and table; ``exact``:
+    ``increment_checks``)."""
+    return [_item(schema, table, op, exact) for schema, table, op in ops]
 
 
 def transact(client: Any, ops: Sequence[tuple[KindSchema, str, Write]]) -> None:
     """Apply ``ops`` in one TransactWriteItems, all or nothing; ``Conflict(current, index=i)``
-    for the first op whose condition failed."""
+    for the first op whose condition failed.
+
+    Increments are checked with one-sided bounds first (``increment_checks``); a refusal that
+    only the exact checks may lift (``beyond_increments``) sends the transaction again with
+    them: the refused one wrote nothing.
+    """
+    try:
+        _transact(client, ops, exact=False)
+    except Conflict as conflict:
+        index = conflict.index
+        op = ops[index][2] if index is not None and 0 <= index < len(ops) else None
+        if not (isinstance(op, Update) and beyond_increments(op.increments, conflict.current)):
+            raise
+        _transact(client, ops, exact=True)
+
+
+def _transact(client: Any, ops: Sequence[tuple[KindSchema, str, Write]], *, exact: bool) -> None:
     try:
         client.transact_write_items(
-            TransactItems=transact_items(ops), ClientRequestToken=str(uuid.uuid4())
+            TransactItems=transact_items(ops, exact=exact), ClientRequestToken=str(uuid.uuid4())
         )
     except ClientError as exc:
         if error_code(exc) != "TransactionCanceledException":

@@ -275,6 +275,9 @@ def test_increments_and_their_number_rules_as_on_memory(client: Any) -> None:
         (-(2**63), -1),
         (-(2**63) + 1, -1),
         (2**63 - 1, 1.0),
+        (1e19, 1),  # beyond the int64 range: a float, which takes any amount
+        (-1e19, -1),
+        (float(2**63), 2),
         (3, 0.5),
         (3, 1.0),
         (0.1, 0.2),

@@ -10,7 +10,17 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 
-from kvstore import AlreadyExists, ConditionFailed, Store, create_store, ge, increment
+from kvstore import (
+    AlreadyExists,
+    ConditionFailed,
+    InvalidArgument,
+    NotFound,
+    Store,
+    create_store,
+    ge,
+    increment,
+    transaction,
+)
 from kvstore.testing import unique_kind
 from tests.backends.dynamo.hooks import Calls
 
@@ -104,3 +114,93 @@ def test_names_and_values_are_placeholders_in_every_expression(client: Any) -> N
             text = params.get(key, "")
             for word in ("status", "count", "data", "name", "ttl", "open"):
                 assert word not in text, (key, text)
+
+
+def test_an_expect_of_a_string_and_an_increment_send_what_the_raw_code_sends(client: Any) -> None:
+    # A string equals only a string on both servers, and a field that must equal one is present
+    # only on a stored record: the condition is the equality alone, as a user would write it.
+    sent: list[dict[str, Any]] = []
+    client.meta.events.register(
+        "provide-client-params.dynamodb.UpdateItem", lambda params, **_: sent.append(dict(params))
+    )
+    store = make(client)
+    store.put({"id": "a", "name": "ada", "n": 1, "flag": True, "tags": ["ada"]})
+    assert store.update({"id": "a", "n": 2}, expect={"name": "ada"})["n"] == 2
+    assert sent[-1]["ConditionExpression"] == "#n1 = :v1"
+    assert sent[-1]["UpdateExpression"] == "SET #n0 = :v0"
+    assert store.update({"id": "a", "n": increment(3)})["n"] == 5
+    assert sent[-1]["UpdateExpression"] == "ADD #n0 :v0"
+    assert store.update({"id": "a", "m": increment(-1.5)})["m"] == -1.5  # ADD on an absent field
+    for field in ("n", "flag", "tags"):  # a string never equals a number, a bool or a list
+        with pytest.raises(ConditionFailed):
+            store.update({"id": "a", "n": 0}, expect={field: "ada"})
+    with pytest.raises(NotFound):  # no record: still NotFound, not ConditionFailed
+        store.update({"id": "b", "n": 0}, expect={"name": "ada"})
+    with pytest.raises(InvalidArgument):  # the increment's guard still refuses a string
+        store.update({"id": "a", "name": increment(1)})
+    assert store.find({"id": "a"}) == {
+        "id": "a",
+        "name": "ada",
+        "n": 5,
+        "m": -1.5,
+        "flag": True,
+        "tags": ["ada"],
+    }
+
+
+def test_an_increment_of_a_number_beyond_int64_is_sent_again_with_the_exact_bounds(
+    client: Any,
+) -> None:
+    # The first request bounds an int increment on one side only; a stored number beyond the
+    # int64 range (a float, which takes any amount) is refused by it, and only then the exact
+    # checks are sent. A refusal they confirm is not sent a third time.
+    store = make(client)
+    store.put_many([{"id": "big", "n": 1e19}, {"id": "max", "n": 2**63 - 1}, {"id": "s", "n": 1}])
+    calls = Calls(client)
+    assert store.update({"id": "s", "n": increment(1)})["n"] == 2
+    assert calls["UpdateItem"] == 1
+    assert store.update({"id": "big", "n": increment(1)})["n"] == 1e19
+    assert calls["UpdateItem"] == 3
+    with pytest.raises(InvalidArgument):
+        store.update({"id": "max", "n": increment(1)})
+    assert calls["UpdateItem"] == 4
+    with transaction() as tx:
+        tx.update(store, {"id": "s", "n": increment(1)})
+        tx.update(store, {"id": "big", "n": increment(-1)})  # the lower bound takes it
+    assert calls["TransactWriteItems"] == 1
+    with transaction() as tx:
+        tx.update(store, {"id": "s", "n": increment(1)})
+        tx.update(store, {"id": "big", "n": increment(1)})
+    assert calls["TransactWriteItems"] == 3
+
+    def past_the_range() -> None:
+        with transaction() as tx:
+            tx.update(store, {"id": "s", "n": increment(1)})
+            tx.update(store, {"id": "max", "n": increment(1)})
+
+    with pytest.raises(InvalidArgument) as refused:
+        past_the_range()
+    assert refused.value.index == 1
+    assert calls["TransactWriteItems"] == 4
+    assert [r["n"] for r in store.find_all()] == [1e19, 2**63 - 1, 4]
+
+
+def test_an_update_whose_expressions_carry_no_varying_value_builds_them_once() -> None:
+    from kvstore_dynamo.writes import _PARTS, _update_parts
+
+    store = create_store("parts_kind", backend="dynamo", endpoint_url="http://127.0.0.1:9")
+    schema = store._schema  # type: ignore[attr-defined]
+
+    def parts(changes: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        return _update_parts(schema, store.update_op(changes), False)  # type: ignore[attr-defined]
+
+    _PARTS.clear()
+    first = parts({"id": "a", "n": increment(1)})
+    first[2]["ExpressionAttributeValues"].clear()  # what a hook might do to a request
+    assert parts({"id": "b", "n": increment(1)})[2]["ExpressionAttributeValues"]
+    assert len(_PARTS) == 1
+    sent = [parts({"id": "a", "n": increment(a)}) for a in (1.0, 2, 0.5)]  # 1.0 is not 1
+    assert [p["ExpressionAttributeValues"][":v0"]["N"] for _u, _c, p in sent] == ["1.0", "2", "0.5"]
+    assert len(_PARTS) == 4
+    parts({"id": "a", "n": increment(1), "x": 2})  # a value set: built each time
+    assert len(_PARTS) == 4
