@@ -20,6 +20,7 @@ from tests.faults.helpers import outcome_of, wait_for_count
 
 pytestmark = pytest.mark.timeout(60)
 
+
 @pytest.mark.parametrize(
     "backend",
     [

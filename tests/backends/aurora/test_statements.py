@@ -204,13 +204,11 @@ def test_conditional_writes_and_increments_are_one_statement_each(
     # A refused put is one statement (the record that refused it comes back with it); a refused
     # update is two, the write and then the read that says why, so that a successful update is
     # one plain UPDATE.
-    with counter.counting() as sent:
-        with pytest.raises(ConditionFailed):
-            store.update({"id": "a", "n": increment(1)}, expect={"n": lt(0)})
+    with counter.counting() as sent, pytest.raises(ConditionFailed):
+        store.update({"id": "a", "n": increment(1)}, expect={"n": lt(0)})
     assert sent == [2, 2]
-    with counter.counting() as sent:
-        with pytest.raises(ConditionFailed):
-            store.put({**record, "version": 1})
+    with counter.counting() as sent, pytest.raises(ConditionFailed):
+        store.put({**record, "version": 1})
     assert sent == [1, 1]
 
 
