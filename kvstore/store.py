@@ -36,7 +36,7 @@ from kvstore.records import (
     sort_key,
 )
 from kvstore.schema import Key, KindSchema
-from kvstore.values import check_field_name, same_value
+from kvstore.values import check_field_name, check_key_value, same_value
 from kvstore.writes import (
     Check,
     Conflict,
@@ -122,6 +122,12 @@ class RecordStore:
         self._validate = validate
         self._scan = scan
         self._sort_key = sort_key(driver.schema)
+        fields, types = driver.schema.id_fields, driver.schema.key_types
+        self._only_key: tuple[str, type] | None = (
+            (fields[0], types[0]) if len(fields) == 1 and driver.schema.ttl_field is None else None
+        )
+        """A one-field key's name and type when a find by it needs no conditions of core's own
+        (no ``ttl_field``): ``find``'s shortcut to its plan."""
 
     def __repr__(self) -> str:
         return f"<RecordStore kind={self.kind!r} backend={self._backend!r}>"
@@ -211,6 +217,19 @@ class RecordStore:
 
     def find(self, filters: Mapping[str, Any]) -> Record:
         """The one record matching ``filters``; ``NotFound`` or ``MultipleFound`` otherwise."""
+        only = self._only_key
+        if only is not None and type(filters) is dict and len(filters) == 1:
+            # The commonest call, {id: value}: the plan prepare_filters and plan_read would
+            # make, made directly (a value that is not a plain key takes the general path).
+            field, key_type = only
+            value = filters.get(field)
+            if type(value) is key_type and (type(value) is not str or value.isascii()):
+                plan = Plan.by_key(self._schema, (check_key_value(value, field, key_type),))
+                plan.limit = 2
+                found = list(self._driver.read(plan))
+                if not found:
+                    raise NotFound(f"no {self.kind} record matches {[field]}")
+                return self._out(found[0])
         prepared = self._filters(filters)
         record = self._find(prepared)
         if record is None:
