@@ -32,8 +32,9 @@ from kvstore.conditions import (
     Range,
 )
 from kvstore.schema import Index, Key, KindSchema, fits_index_type
+from kvstore.values import INT64_MAX, INT64_MIN, check_key_value
 
-__all__ = ["Conditions", "Plan", "plan_in", "plan_read", "segment_of"]
+__all__ = ["Conditions", "DirectPlans", "Plan", "plan_in", "plan_read", "segment_of"]
 
 Conditions = tuple[tuple[str, Condition], ...]
 """Conditions on top-level fields, all of which a record must match (a field may appear twice)."""
@@ -353,3 +354,49 @@ def plan_in(schema: KindSchema, field: str, wanted: OneOf, extra: Conditions = (
                     never=not values,
                 )
     return Plan(schema, "scan", filters=((field, wanted), *extra))
+
+
+class DirectPlans:
+    """``find``'s commonest plans made directly: ``{field: value}`` where ``field`` is the
+    one-field key or the partition field of an index, and ``value`` a plain ASCII string or
+    int64. ``plan`` returns what ``plan_read`` makes of ``prepare_filters``' ``Eq`` for it, or
+    ``None`` for anything else (which takes the general path, with its checks and errors).
+
+    Not for a kind with a ``ttl_field``, whose every read carries core's own condition."""
+
+    __slots__ = ("indexes", "key", "schema")
+
+    def __init__(self, schema: KindSchema) -> None:
+        self.schema = schema
+        fields = schema.id_fields
+        self.key: str | None = fields[0] if len(fields) == 1 else None
+        self.indexes: dict[str, Index] = {}
+        """Each partition field outside the key and the first index it partitions (the one
+        ``plan_read`` serves it by)."""
+        for index in schema.indexes:
+            if index.partition not in fields:
+                self.indexes.setdefault(index.partition, index)
+        if schema.ttl_field is not None:
+            self.key, self.indexes = None, {}
+
+    def plan(self, filters: object) -> Plan | None:
+        """The plan of ``filters`` when it is one of the reads above, else ``None``."""
+        if type(filters) is not dict or len(filters) != 1:
+            return None
+        ((field, value),) = filters.items()
+        kind = type(value)
+        if kind is str:
+            if not value.isascii() or "\x00" in value:
+                return None
+        elif kind is not int or not INT64_MIN <= value <= INT64_MAX:
+            return None
+        schema = self.schema
+        if field == self.key:
+            if kind is not schema.key_types[0]:
+                return None
+            return Plan.by_key(schema, (check_key_value(value, field, kind),))
+        index = self.indexes.get(field)
+        if index is None:
+            return None
+        never = not fits_index_type(value, index.key_types[0])
+        return Plan(schema, "index", partitions=[value], index=index, never=never)

@@ -24,7 +24,7 @@ from kvstore.errors import (
     OperationRejected,
     StoreError,
 )
-from kvstore.plan import Conditions, Plan, plan_in, plan_read
+from kvstore.plan import Conditions, DirectPlans, Plan, plan_in, plan_read
 from kvstore.records import (
     chunked,
     chunked_by_size,
@@ -36,7 +36,7 @@ from kvstore.records import (
     sort_key,
 )
 from kvstore.schema import Key, KindSchema
-from kvstore.values import check_field_name, check_key_value, same_value
+from kvstore.values import check_field_name, same_value
 from kvstore.writes import (
     Check,
     Conflict,
@@ -122,12 +122,7 @@ class RecordStore:
         self._validate = validate
         self._scan = scan
         self._sort_key = sort_key(driver.schema)
-        fields, types = driver.schema.id_fields, driver.schema.key_types
-        self._only_key: tuple[str, type] | None = (
-            (fields[0], types[0]) if len(fields) == 1 and driver.schema.ttl_field is None else None
-        )
-        """A one-field key's name and type when a find by it needs no conditions of core's own
-        (no ``ttl_field``): ``find``'s shortcut to its plan."""
+        self._direct = DirectPlans(driver.schema)
 
     def __repr__(self) -> str:
         return f"<RecordStore kind={self.kind!r} backend={self._backend!r}>"
@@ -208,7 +203,9 @@ class RecordStore:
         self._driver.ensure()
 
     def _find(self, filters: Mapping[str, Condition]) -> Record | None:
-        plan = self._plan(filters)
+        return self._first(self._plan(filters), filters)
+
+    def _first(self, plan: Plan, filters: Mapping[str, Any]) -> Record | None:
         plan.limit = 2
         found = list(itertools.islice(self._select(plan), 2))
         if len(found) > 1:
@@ -217,19 +214,12 @@ class RecordStore:
 
     def find(self, filters: Mapping[str, Any]) -> Record:
         """The one record matching ``filters``; ``NotFound`` or ``MultipleFound`` otherwise."""
-        only = self._only_key
-        if only is not None and type(filters) is dict and len(filters) == 1:
-            # The commonest call, {id: value}: the plan prepare_filters and plan_read would
-            # make, made directly (a value that is not a plain key takes the general path).
-            field, key_type = only
-            value = filters.get(field)
-            if type(value) is key_type and (type(value) is not str or value.isascii()):
-                plan = Plan.by_key(self._schema, (check_key_value(value, field, key_type),))
-                plan.limit = 2
-                found = list(self._driver.read(plan))
-                if not found:
-                    raise NotFound(f"no {self.kind} record matches {[field]}")
-                return self._out(found[0])
+        plan = self._direct.plan(filters)
+        if plan is not None:
+            record = self._first(plan, filters)
+            if record is None:
+                raise NotFound(f"no {self.kind} record matches {sorted(filters)}")
+            return self._out(record)
         prepared = self._filters(filters)
         record = self._find(prepared)
         if record is None:
