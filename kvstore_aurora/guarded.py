@@ -1,20 +1,23 @@
 """Guarded writes (``kvstore.writes``) as single statements: the check of the guard on the key's
-live record and the write are one statement, which also returns the record it found when the
-guard did not hold.
+live record and the write are one statement.
 
-Every statement starts with ``WITH p AS (SELECT %s AS k0, ...)``: the key (and an update's
-increment amounts, ``a0``...) bound once and referenced as ``p.k0``. Then ``w``, the write:
+A put's and a delete's statement start with ``WITH p AS (SELECT %s AS k0, ...)``: the key bound
+once and referenced as ``p.k0``; an update's has ``p`` in its ``FROM`` (with its increments'
+amounts, ``a0``...). The write:
 
 - a ``Put`` that may write on a key with no live record: ``INSERT ... ON CONFLICT (key) DO UPDATE
   ... WHERE <the stored row is expired, or the guard holds on it>`` (``DO NOTHING`` for a create
   without a ``ttl_field``), so a create takes an expired record's key;
 - a ``Put`` that needs a live record, and every ``Update``: ``UPDATE ... WHERE key AND live AND
-  guard [AND increments valid AND a size bound]`` (see ``update_sql``);
+  guard [AND increments valid AND a size bound]`` (see ``update_sql``; each increment's stored
+  number is computed once, in a correlated subquery: ``increments.from_derived``);
 - a ``Delete``: ``DELETE ... WHERE key AND live AND guard``.
 
-A single write ends with the outcome (``outcome_sql``: whether ``w`` wrote, and the key's row as
-the statement's snapshot shows it, read only when nothing was written); a transaction's step ends
-with ``SELECT 1 / (SELECT count(*) FROM w)``, which fails when the guard did not hold.
+A single put or delete ends with the outcome (``outcome_sql``: whether ``w`` wrote, and the key's
+row as the statement's snapshot shows it, read only when nothing was written). A single update is
+the plain ``UPDATE ... RETURNING`` the merged row: when it returns nothing, the driver reads the
+record to say why (two statements then, one for every update that writes). A transaction's step
+ends with ``SELECT 1 / (SELECT count(*) FROM w)``, which fails when the guard did not hold.
 
 The size rule of an ``Update`` (``check_item_size`` of the merged record) is kept by a bound the
 statement checks, never below the merged record's DynamoDB size: twice the stored ``doc``'s JSON
