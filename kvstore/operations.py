@@ -8,6 +8,7 @@ from kvstore.conditions import Condition, Eq, OneOf
 from kvstore.plan import Conditions
 from kvstore.records import Changes, Record
 from kvstore.schema import Key, KindSchema
+from kvstore.values import number_entry_bound
 from kvstore.writes import Check, Guard, Put, Update, matches_all
 
 __all__ = ["check_op", "create_op", "put_op", "update_op", "version_condition"]
@@ -24,7 +25,7 @@ def _versioned_bound(schema: KindSchema, bound: int | None) -> int | None:
     field = schema.version_field
     if bound is None or field is None:
         return bound
-    return bound + len(field.encode("utf-8")) + 21
+    return bound + number_entry_bound(field)
 
 
 def put_op(
@@ -80,6 +81,8 @@ def update_op(
             changes.sets[field] = changes.version + 1
             expect = (*expect, (field, version_condition(changes.version)))
             bound = _versioned_bound(schema, bound)
+    if bound is not None:
+        bound += sum(number_entry_bound(name) for name in changes.increments)
     return Update(
         changes.key,
         changes.sets,

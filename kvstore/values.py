@@ -26,6 +26,7 @@ __all__ = [
     "check_kind",
     "item_size",
     "normalize_value",
+    "number_entry_bound",
     "number_from_text",
     "number_size",
     "same_value",
@@ -377,6 +378,12 @@ def item_size(record: Mapping[str, Any]) -> int:
                 value
             )
     return size
+
+
+def number_entry_bound(name: str) -> int:
+    """At least the item size of a field ``name`` holding any number (a number takes at most 21
+    bytes): what an increment of ``name`` can add to a record."""
+    return len(name.encode("utf-8")) + 21
 
 
 def check_item_size(record: Mapping[str, Any]) -> None:

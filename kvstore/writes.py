@@ -180,8 +180,9 @@ class Update:
         self.expect = expect
         self.required = required
         self.size_bound = size_bound
-        """At least the ``item_size`` of the key's fields and ``sets`` together, when its maker
-        knows such a bound from its own checks (``None``: unknown)."""
+        """At least the ``item_size`` of the key's fields, ``sets`` and the incremented fields
+        (each at the most a number takes, ``number_entry_bound``) together, when its maker knows
+        such a bound from its own checks (``None``: unknown)."""
 
     verb = "update"
 

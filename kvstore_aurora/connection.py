@@ -142,6 +142,7 @@ class Pool:
         self._injected = connection
         self._idle: list[Connection] = []
         self._cursors: dict[int, psycopg.Cursor[tuple[Any, ...]]] = {}
+        self._step_cursors: dict[int, list[psycopg.Cursor[tuple[Any, ...]]]] = {}
         self._lock = threading.Lock()
         self._free = threading.Condition(self._lock)
         self._open = 0
@@ -342,6 +343,7 @@ class Pool:
 
     def _forget_cursor(self, connection: Connection) -> None:
         self._cursors.pop(id(connection), None)
+        self._step_cursors.pop(id(connection), None)
 
     def _discard(self, connection: Connection) -> None:
         self._forget_cursor(connection)
@@ -378,6 +380,17 @@ class Pool:
             # A connection closed since may have left its id to this one.
             cursor = self._cursors[id(connection)] = connection.cursor()
         return cursor
+
+    def step_cursors(self, connection: Connection, count: int) -> list[psycopg.Cursor[Any]]:
+        """``count`` cursors of ``connection`` for the statements of one pipeline, which each
+        keep their own result (a transaction's steps), reused from one pipeline to the next as
+        ``cursor`` is."""
+        cursors = self._step_cursors.get(id(connection))
+        if cursors is None or (cursors and cursors[0].connection is not connection):
+            cursors = self._step_cursors[id(connection)] = []
+        while len(cursors) < count:
+            cursors.append(connection.cursor())
+        return cursors[:count]
 
     @contextmanager
     def connection(

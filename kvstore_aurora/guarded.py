@@ -41,7 +41,7 @@ from kvstore.conditions import Le, NotExpired
 from kvstore.errors import InvalidArgument
 from kvstore.plan import Conditions
 from kvstore.schema import KindSchema
-from kvstore.values import MAX_ITEM_SIZE, item_size
+from kvstore.values import MAX_ITEM_SIZE, item_size, number_entry_bound
 from kvstore.writes import Check, Delete, Guard, Put, Update
 from kvstore_aurora import increments as inc
 from kvstore_aurora.columns import decimal, dumps
@@ -339,14 +339,14 @@ def update_sql(
     present = _tokens(layout, guard.when_present or (), params)
     if bounded:
         # The merged record's fields come from the stored record (bounded in SQL by
-        # _size_bound), from the changes (their bound, or sized here) or from increments (a
-        # number is at most 21 bytes): their sum is never below the merged record's size.
-        changed = op.size_bound
-        if changed is None:
-            changed = item_size(dict(zip(schema.id_fields, op.key, strict=True)) | op.sets)
-        room = changed + sum(len(field) + 21 for field, _amount in amounts)
+        # _size_bound) or from the changes, sets and increments (their bound, or sized here):
+        # their sum is never below the merged record's size.
+        room = op.size_bound
+        if room is None:
+            room = item_size(dict(zip(schema.id_fields, op.key, strict=True)) | op.sets)
+            room += sum(number_entry_bound(field) for field, _amount in amounts)
         room += sum(
-            len(column.name) + 21
+            number_entry_bound(column.name)
             for column in layout.columns.values()
             if column.kind in ("int", "numeric", "double", "boolean")
         )

@@ -154,16 +154,18 @@ def _run(connection: Connection, ops: Sequence[tuple[AuroraDriver, Write]], chec
     steps = [step(driver, connection, op, checked) for driver, op in ops]
     plan = _Preparing.of(connection)
     begin, commit, roll_back = transaction_sql(connection, "kvstore_transaction")
+    pool = ops[0][0].pool
+    control, reused = pool.cursor(connection), pool.step_cursors(connection, len(steps))
     cursors: list[psycopg.Cursor[Any]] = []
     failed: psycopg.Error | None = None
     try:
         with pipeline(connection):
             try:
-                connection.execute(begin, prepare=False)
-                for query, params in steps:
-                    cursors.append(connection.execute(query, params, prepare=plan.use(query)))
+                control.execute(begin, prepare=False)
+                for cursor, (query, params) in zip(reused, steps, strict=True):
+                    cursors.append(cursor.execute(query, params, prepare=plan.use(query)))
                 if not checked:
-                    connection.execute(commit, prepare=False)
+                    control.execute(commit, prepare=False)
             except psycopg.Error as exc:  # a result read early: the pipeline's exit raises next
                 failed = exc
     except psycopg.Error as exc:

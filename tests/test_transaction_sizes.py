@@ -52,3 +52,23 @@ def test_a_transaction_over_the_limit_is_refused_at_the_same_operation() -> None
         block()
     assert len(added) == fitting
     assert store.count() == 0
+
+
+@pytest.mark.parametrize("versioned", [False, True])
+def test_an_updates_size_bound_covers_its_sets_and_increments(versioned: bool) -> None:
+    """``Update.size_bound`` (what aurora's update and a transaction rely on) is never below the
+    item size of the key, the sets and any numbers the increments store."""
+    from kvstore import increment
+
+    store = create_store(
+        unique_kind(), backend="memory", version_field="version" if versioned else None
+    )
+    name = "n" * 63  # the longest field name
+    changes = {"id": "a", "s": "text", name: increment(1), "n": increment(0.5)}
+    if versioned:
+        changes["version"] = 3
+    op = store.update_op(changes, None)
+    assert op.size_bound is not None
+    widest = -(2**63)  # the largest item size a number takes
+    merged = {"id": "a", **op.sets, **dict.fromkeys(op.increments, widest)}
+    assert op.size_bound >= item_size(merged)
