@@ -87,7 +87,7 @@ def _key_match(layout: Layout) -> sql.Composable:
 
 
 def _tokens(layout: Layout, conditions: Conditions, params: list[Any]) -> tuple[Token, ...]:
-    return tuple(condition(layout, field, cond, params) for field, cond in conditions)
+    return tuple(condition(layout, field, cond, params, keyed=True) for field, cond in conditions)
 
 
 def _all(layout: Layout, tokens: tuple[Token, ...]) -> sql.Composable:

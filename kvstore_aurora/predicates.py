@@ -146,27 +146,38 @@ def typed_bound(kind: str, op: str, value: Any) -> tuple[str, Any] | bool:
 # -- conditions ------------------------------------------------------------------------------------
 
 
-def condition(layout: Layout, field: str, cond: Condition, params: list[Any]) -> Token:
-    """The token of ``cond`` on ``field``; its parameters are appended to ``params``."""
+def condition(
+    layout: Layout, field: str, cond: Condition, params: list[Any], keyed: bool = False
+) -> Token:
+    """The token of ``cond`` on ``field``; its parameters are appended to ``params``.
+
+    ``keyed``: the statement finds its row by key (a guarded write), so an equality on a ``doc``
+    field needs no containment test for a GIN index to serve, only the exact comparison (a
+    string compared as ``to_jsonb`` of a text parameter: no JSON to encode)."""
     place = layout.place(field)
     kind = place.kind
     if kind == "json":
-        return _json_condition(place, cond, params)
+        return _json_condition(place, cond, params, keyed)
     if kind == "none":
         return _TRUE if cond.holds_when_absent() else _FALSE
     return _column_condition(place, cond, params)
 
 
-def _json_condition(place: Place, cond: Condition, params: list[Any]) -> Token:
+def _json_condition(place: Place, cond: Condition, params: list[Any], keyed: bool) -> Token:
     field = place.field
-    doc = place.column is None
+    # A doc field's equalities also test containment, which a GIN index on doc can serve; a
+    # statement that finds its row by key has no use for it.
+    contain = place.column is None and not keyed
     kind = type(cond)
     if kind is Eq:
         value = cond.value  # type: ignore[attr-defined]
-        if doc:
+        if keyed and type(value) is str:
+            params.append(value)
+            return ("j_eq_text", field)
+        if contain:
             params.append(Jsonb({field: value}))
         params.append(Jsonb(value))
-        return ("j_eq", field)
+        return ("j_eq", field, contain)
     if kind is Absent:
         return ("j_absent", field)
     if kind is Exists:
@@ -196,7 +207,7 @@ def _json_condition(place: Place, cond: Condition, params: list[Any]) -> Token:
         values = cond.values
         if not values:
             return ("j_absent", field) if cond.absent else _FALSE
-        contained = len(values) if doc and len(values) <= MAX_CONTAINMENTS else 0
+        contained = len(values) if contain and len(values) <= MAX_CONTAINMENTS else 0
         params += [Jsonb({field: value}) for value in values[:contained]]
         params.append([Jsonb(value) for value in values])
         return ("j_in", field, contained, cond.absent)
@@ -319,8 +330,10 @@ def render(layout: Layout, token: Token, alias: str | None = ALIAS) -> sql.Compo
 def _render_json(op: str, token: Token, place: Place, alias: str | None) -> sql.Composable:
     value = _json(place, alias)
     absent = sql.SQL("({0} IS NULL OR {0} = 'null'::jsonb)").format(value)
+    if op == "j_eq_text":
+        return sql.SQL("{} = to_jsonb(%s::text)").format(value)
     if op == "j_eq":
-        if place.column is None:
+        if token[2]:
             return sql.SQL("({} @> %s::jsonb AND {} = %s::jsonb)").format(
                 column_sql("doc", alias), value
             )

@@ -98,6 +98,54 @@ def test_increments_follow_the_number_rules_exactly(pair: tuple[Store, Store]) -
             assert typed(aurora.find_all({"n": value})) == typed(memory.find_all({"n": value}))
 
 
+EXPECTED: list[Any] = [
+    "x",
+    "X",
+    "",
+    "é",
+    "😀",
+    'q"uote\\',
+    "1",
+    "true",
+    1,
+    1.0,
+    0.1,
+    True,
+    False,
+    [1],
+    [1, 2],
+    {"n": 1},
+    {},
+]
+"""Operands of ``expect`` equalities: strings (sent as text to a statement that finds its row by
+key), and every other class (sent as JSON)."""
+
+
+def test_expect_equalities_on_doc_fields_match_exactly_as_in_memory(
+    pair: tuple[Store, Store],
+) -> None:
+    """A guarded write finds its row by key, so its equalities are the bare comparison (no
+    containment, a string as text): still typed and exact, as the memory backend decides."""
+    from kvstore import ConditionFailed
+
+    def outcome(store: Store, operation: str, key: str, operand: Any) -> Any:
+        try:
+            if operation == "update":
+                return ("ok", typed(store.update({"id": key, "seen": 1}, expect={"v": operand})))
+            store.put({"id": key, "v": operand, "put": True}, expect={"v": operand})
+            return ("ok", typed(store.find({"id": key})))
+        except ConditionFailed:
+            return ("refused", typed(store.find({"id": key})))
+
+    records = [{"id": f"r{i:02}", "v": value} for i, value in enumerate([*STORED, *EXPECTED])]
+    records.append({"id": "absent"})
+    for record, operand, operation in itertools.product(records, EXPECTED, ("update", "put")):
+        for store in pair:
+            store.put_many(records)
+        expected = outcome(pair[1], operation, record["id"], operand)
+        assert outcome(pair[0], operation, record["id"], operand) == expected, (record, operand)
+
+
 def test_a_foreign_integral_number_with_a_fraction_increments_as_an_int(
     pg_settings: PostgresSettings, pair: tuple[Store, Store]
 ) -> None:
