@@ -77,6 +77,7 @@ class AuroraDriver(Driver):
         self.pool = pool
         self.db_schema = db_schema
         self._layout_key = (pool.cache_key, db_schema, schema)
+        self._scope = ("aurora", pool.cache_key)  # a transaction asks for it at every operation
         self._slot = layouts.slot(self._layout_key)
         self._statements: dict[Hashable, bytes] = {}
         self._statements_layout: Layout | None = None
@@ -87,7 +88,7 @@ class AuroraDriver(Driver):
     @property
     def transaction_scope(self) -> Hashable:
         """The database: every kind on one configuration's connections can join a transaction."""
-        return ("aurora", self.pool.cache_key)
+        return self._scope
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -480,11 +481,9 @@ class AuroraDriver(Driver):
     def transact(self, ops: Sequence[tuple[Driver, Write]]) -> None:
         from kvstore_aurora.transact import run_transaction
 
+        scope = self._scope
         for driver, _op in ops:
-            if (
-                not isinstance(driver, AuroraDriver)
-                or driver.transaction_scope != self.transaction_scope
-            ):
+            if not isinstance(driver, AuroraDriver) or driver._scope != scope:
                 raise ConfigError("a transaction's stores must share one aurora configuration")
         if ops:
             run_transaction(self, [(driver, op) for driver, op in ops])  # type: ignore[misc]
