@@ -11,6 +11,9 @@ How the contract's typed rules become SQL:
   compare numerically; a range first asks ``jsonb_typeof``, so a value of another class never
   matches; strings compare as ``(doc ->> 'f') COLLATE "C"``: by code point (UTF-8 bytes) whatever
   the database's collation;
+- an equality on a ``doc`` field also tests containment (``doc @> {"f": v}``), which a GIN index
+  on ``doc`` serves; a statement that finds its row by key (``keyed``: a guarded write) writes the
+  comparison alone, a string as ``to_jsonb(%s::text)``;
 - a JSON ``null`` at the top level (another tool's) is an absent field, as reads decode it;
 - a typed column holds one class: a condition of another class matches nothing, an operand the
   column cannot hold is never equal to a stored value, and ranges compare in the column's type
