@@ -29,7 +29,7 @@ from kvstore_aurora.connection import Connection, Pool, get_pool, injected_pool,
 from kvstore_aurora.errors import map_exceptions, no_table, raise_mapped
 from kvstore_aurora.layout import ALIAS, Layout, check_rows, decode, select_columns
 from kvstore_aurora.settings import PostgresSettings, resolve
-from kvstore_aurora.upserts import json_insert_sql
+from kvstore_aurora.upserts import json_insert_sql, keyed_insert_sql
 
 if TYPE_CHECKING:
     from kvstore_aurora.batch import Batch
@@ -47,6 +47,7 @@ T = TypeVar("T")
 MAX_STATEMENTS = 256
 """Rendered statements a driver keeps (one per shape of call)."""
 _GET = ("get",)
+_UPSERT = ("upsert",)
 REUSED_CURSOR_ROWS = 100
 """A bounded read of at most this many rows goes through the connection's reused cursor."""
 
@@ -345,11 +346,23 @@ class AuroraDriver(Driver):
             lambda: json_insert_sql(layout, upsert=True, many=many),
         )
 
+    def upsert(self, connection: Connection, record: Record) -> tuple[bytes, list[Any]]:
+        """The statement and parameters that store ``record`` whole (checked by ``check_rows``):
+        in the default layout its key values and its JSON, else its JSON alone."""
+        layout = self._layout(connection)
+        query = self._statements.get(_UPSERT)
+        if query is None or layout is not self._statements_layout:
+            keyed = keyed_insert_sql(layout)
+            if keyed is None:
+                return self.insert_sql(connection, many=False), [dumps(record)]
+            query = self._statement(layout, _UPSERT, connection, lambda: keyed)
+        return query, [*(record[column.name] for column in layout.keys), dumps(record)]
+
     def _put(self, record: Record) -> None:
         def run(connection: Connection) -> None:
             check_rows(self._layout(connection), (record,))
-            query = self.insert_sql(connection, many=False)
-            self.pool.cursor(connection).execute(query, (dumps(record),))
+            query, params = self.upsert(connection, record)
+            self.pool.cursor(connection).execute(query, params)
 
         # An upsert applied twice stores the same thing.
         self._run(run, retry=True)

@@ -28,7 +28,6 @@ from kvstore.errors import InvalidArgument
 from kvstore.values import check_item_size
 from kvstore.writes import Delete, Put, Update, Write, apply, key_of
 from kvstore_aurora.batch import transaction_sql
-from kvstore_aurora.columns import dumps
 from kvstore_aurora.connection import Connection, pipeline
 from kvstore_aurora.guarded import Statement, check_sql, delete_sql, put_sql, update_sql
 from kvstore_aurora.layout import check_rows, decode
@@ -66,7 +65,7 @@ def step(
     if isinstance(op, Put):
         check_rows(layout, (op.record,))
         if op.guard.unconditional:  # it always writes: the plain upsert, with nothing to check
-            return driver.insert_sql(connection, many=False), [dumps(op.record)]
+            return driver.upsert(connection, op.record)
         statement = put_sql(layout, schema, op, step=True)
         if statement is None:  # its guard can hold on nothing
             statement = Statement(("never",), [], lambda: sql.SQL("SELECT 1 / 0"))

@@ -20,6 +20,7 @@ __all__ = [
     "json_insert_sql",
     "json_source",
     "json_values",
+    "keyed_insert_sql",
     "replace_sql",
     "stored_columns",
 ]
@@ -88,6 +89,20 @@ def json_source(layout: Layout, many: bool) -> sql.Composed:
     return sql.SQL("SELECT {} FROM {}").format(
         sql.SQL(", ").join(json_values(layout)), sql.SQL(records)
     )
+
+
+def keyed_insert_sql(layout: Layout) -> sql.Composed | None:
+    """The upsert of one record of the default layout (key columns and ``doc``) with its key
+    values as parameters, then the record as JSON (``doc`` is the record less its key fields):
+    the server only casts and trims, where ``json_insert_sql`` takes each key out of the JSON
+    through a subquery. ``None`` for a layout with other columns."""
+    if layout.columns or not layout.has_doc:
+        return None
+    names = [column.name for column in layout.keys]
+    values = [sql.SQL("%s::{}").format(column.cast) for column in layout.keys]
+    values.append(sql.SQL("%b::jsonb - {}::text[]").format(sql.Literal(names)))
+    source = sql.SQL("VALUES ({})").format(sql.SQL(", ").join(values))
+    return insert_sql(layout, source, replace_sql(layout))
 
 
 def json_insert_sql(layout: Layout, upsert: bool, many: bool) -> sql.Composed:
