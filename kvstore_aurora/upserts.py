@@ -4,7 +4,9 @@ guarded ``Put``.
 One JSON parameter holds a record, or a JSON array of them (one ``dumps`` call on the client for a
 whole batch); the statement takes each key and real-column field out into its column (cast to
 the column's type from its JSON text, which is exact for the values ``check_rows`` lets through)
-and keeps the rest as ``doc``.
+and keeps the rest as ``doc``. A plain put on a table of the default layout (key columns and
+``doc``) sends its key values as parameters beside the JSON instead (``keyed_insert_sql``): the
+server then only trims the key fields from ``doc``.
 """
 
 from __future__ import annotations
