@@ -21,7 +21,7 @@ def version_condition(version: int) -> Condition:
 
 def _versioned_bound(schema: KindSchema, bound: int | None) -> int | None:
     """``bound`` (of a record's ``item_size``) once the store sets its version field: the field
-    counted again, at the most a number can take (21 bytes)."""
+    counted again, at the most a number can take (``number_entry_bound``)."""
     field = schema.version_field
     if bound is None or field is None:
         return bound

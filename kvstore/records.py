@@ -55,9 +55,10 @@ def _canonical(raw: Mapping[str, Any], schema: KindSchema) -> tuple[Record, int]
     """Normalise every field, dropping top-level ``None`` (absent) and checking key fields; with an
     upper bound of the result's ``item_size``, from the same pass.
 
-    The bound counts strings, booleans and lists of ASCII strings exactly and a number as 21 bytes
-    (the most ``number_size`` gives); other values through ``item_size``. Checking the exact size
-    only when the bound reaches the limit refuses exactly the same records.
+    The bound counts strings, booleans and lists of ASCII strings exactly and a number as
+    ``MAX_NUMBER_SIZE`` bytes (the most ``number_size`` gives); other values through
+    ``item_size``. Checking the exact size only when the bound reaches the limit refuses exactly
+    the same records.
     """
     out: Record = {}
     bound = 0

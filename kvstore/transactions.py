@@ -152,16 +152,13 @@ def _size(schema: KindSchema, op: Write, exact: bool) -> int:
     """What ``op`` counts toward the transaction's 4 MiB: its record, changes or key (unless
     ``exact``, a put's or an update's size bound when it has one: sizing a record costs as much
     as encoding it)."""
+    if isinstance(op, (Put, Update)) and not exact and op.size_bound is not None:
+        return op.size_bound
     if isinstance(op, Put):
-        if not exact and op.size_bound is not None:
-            return op.size_bound
         return item_size(op.record)
-    if isinstance(op, Update):
-        if not exact and op.size_bound is not None:
-            return op.size_bound
-        key = dict(zip(schema.id_fields, key_of(schema, op), strict=True))
-        return item_size({**key, **op.sets, **op.increments})
     key = dict(zip(schema.id_fields, key_of(schema, op), strict=True))
+    if isinstance(op, Update):
+        return item_size({**key, **op.sets, **op.increments})
     return item_size(key)
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_ITEM_SIZE",
     "MAX_KEY_BYTES",
+    "MAX_NUMBER_SIZE",
     "canonical_sized",
     "check_field_name",
     "check_kind",
@@ -42,6 +43,8 @@ MAX_KEY_BYTES = 1024
 MAX_DEPTH = 31
 """How deeply a field's value may nest lists and dicts (the record is level one of DynamoDB's 32)."""
 MAX_DIGITS = 38
+MAX_NUMBER_SIZE = 21
+"""The most bytes DynamoDB counts for a number (38 significant digits, a sign)."""
 _MIN_MAGNITUDE = Decimal("1E-130")
 _MAX_MAGNITUDE = Decimal("1E+126")
 _WIDE = Context(prec=80)  # normalize() without rounding a 38-digit number
@@ -224,18 +227,18 @@ def number_from_text(text: str) -> int | float:
 
 def canonical_sized(value: Any, field: str, depth: int = 0) -> tuple[Any, int]:
     """``normalize_value(value, field)`` and an upper bound of its size by the item-size rules
-    (strings, booleans and containers exact, a number as 21 bytes, the most ``number_size``
-    gives), in one pass: ``put_many`` checks every field of every record."""
+    (strings, booleans and containers exact, a number as ``MAX_NUMBER_SIZE`` bytes, the most
+    ``number_size`` gives), in one pass: ``put_many`` checks every field of every record."""
     kind = type(value)
     if kind is str:
         if value.isascii() and "\x00" not in value:
             return value, len(value)
     elif kind is int:
         if INT64_MIN <= value <= INT64_MAX:
-            return value, 21
+            return value, MAX_NUMBER_SIZE
     elif kind is float:
         if 1e-130 <= abs(value) < 1e126 and not value.is_integer():
-            return value, 21
+            return value, MAX_NUMBER_SIZE
     elif kind is bool:
         return value, 1
     elif kind is dict or kind is list:
@@ -264,7 +267,10 @@ def canonical_sized(value: Any, field: str, depth: int = 0) -> tuple[Any, int]:
     elif value is None:
         return None, 1
     value = normalize_value(value, field, depth)  # every other case, with its full checks
-    return value, min(_value_size(value), 21) if type(value) in (int, float) else _value_size(value)
+    return value, min(_value_size(value), MAX_NUMBER_SIZE) if type(value) in (
+        int,
+        float,
+    ) else _value_size(value)
 
 
 def same_value(a: Any, b: Any) -> bool:
@@ -317,7 +323,7 @@ def number_size(value: int | float | Decimal) -> int:
     assert isinstance(exponent, int)
     highest = exponent + len(digits) - 1
     pairs = highest // 2 - exponent // 2 + 1
-    return min(pairs + 1 + sign, 21)
+    return min(pairs + 1 + sign, MAX_NUMBER_SIZE)
 
 
 def _int_size(value: int) -> int:
@@ -328,7 +334,7 @@ def _int_size(value: int) -> int:
     negative = text[0] == "-"
     digits = len(text) - negative
     zeros = digits - len(text.rstrip("0")) + negative if text[-1] == "0" else 0
-    return min((digits - 1) // 2 - zeros // 2 + 2 + negative, 21)
+    return min((digits - 1) // 2 - zeros // 2 + 2 + negative, MAX_NUMBER_SIZE)
 
 
 def _text_number_size(text: str) -> int:
@@ -343,7 +349,7 @@ def _text_number_size(text: str) -> int:
     exponent = (int(power) if power else 0) - len(fraction) + len(digits) - len(significant)
     highest = exponent + len(significant) - 1
     pairs = highest // 2 - exponent // 2 + 1
-    return min(pairs + 1 + negative, 21)
+    return min(pairs + 1 + negative, MAX_NUMBER_SIZE)
 
 
 def _value_size(value: Any) -> int:
@@ -381,9 +387,9 @@ def item_size(record: Mapping[str, Any]) -> int:
 
 
 def number_entry_bound(name: str) -> int:
-    """At least the item size of a field ``name`` holding any number (a number takes at most 21
-    bytes): what an increment of ``name`` can add to a record."""
-    return len(name.encode("utf-8")) + 21
+    """At least the item size of a field ``name`` holding any number: what an increment of
+    ``name`` can add to a record."""
+    return len(name.encode("utf-8")) + MAX_NUMBER_SIZE
 
 
 def check_item_size(record: Mapping[str, Any]) -> None:
