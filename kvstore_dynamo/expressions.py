@@ -370,10 +370,6 @@ def guard_expression(
     return branch if branch is not None else _never(expr, schema.partition)
 
 
-_NEEDS_FIELD = (Eq, Exists, Ne, Lt, Le, Gt, Ge, Between, BeginsWith)
-"""Conditions that only a present field meets (in a guard, as ``condition`` writes them)."""
-
-
 def _implies_live(
     schema: KindSchema, guard: Guard, present: Iterable[tuple[str, Condition]]
 ) -> bool:
@@ -382,10 +378,9 @@ def _implies_live(
     for the server to parse and evaluate, as the raw code's ``#name = :name`` alone)."""
     if schema.ttl_field is not None and guard.now is not None:
         return False
-    return any(
-        isinstance(wanted, _NEEDS_FIELD) or (isinstance(wanted, OneOf) and not wanted.absent)
-        for _field, wanted in present
-    )
+    # A condition that a record without the field fails needs a stored record (DynamoDB finds
+    # no attribute of a missing item, and ``condition`` writes such a test on the attribute).
+    return any(not wanted.holds_when_absent() for _field, wanted in present)
 
 
 def update_expression(
