@@ -16,6 +16,7 @@ from typing import Any
 from kvstore.errors import InvalidArgument
 
 __all__ = [
+    "DOUBLE_EXACT",
     "INT64_MAX",
     "INT64_MIN",
     "MAX_DEPTH",
@@ -28,6 +29,7 @@ __all__ = [
     "item_size",
     "normalize_value",
     "number_entry_bound",
+    "number_from_float_text",
     "number_from_text",
     "number_size",
     "same_value",
@@ -36,6 +38,8 @@ __all__ = [
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+DOUBLE_EXACT = 2**53
+"""Below this magnitude a float holds every integer exactly."""
 MAX_ITEM_SIZE = 409_600
 """A record's DynamoDB size must be under this many bytes (400 KiB)."""
 MAX_KEY_BYTES = 1024
@@ -213,8 +217,20 @@ def number_from_text(text: str) -> int | float:
     if "." not in text and "e" not in text and "E" not in text:
         whole = int(text)
         return whole if INT64_MIN <= whole <= INT64_MAX else float(whole)
+    return number_from_float_text(text)
+
+
+def number_from_float_text(text: str) -> int | float:
+    """``number_from_text`` of a number written with a point or an exponent (what a JSON
+    decoder's ``parse_float`` is given)."""
     value = float(text)
-    if value.is_integer() and INT64_MIN <= value <= INT64_MAX:
+    if not value.is_integer():
+        return value
+    if -DOUBLE_EXACT < value < DOUBLE_EXACT:
+        # An integral float this small is the int that the text, or the float it rounds to,
+        # reads as below: no Decimal needed.
+        return int(value)
+    if INT64_MIN <= value <= INT64_MAX:
         # "1.0" is integral; "9007199254740993.5" only rounds to an integral float: ask Decimal.
         exact = Decimal(text)
         if exact == exact.to_integral_value():

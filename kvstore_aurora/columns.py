@@ -11,20 +11,27 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from decimal import Decimal
+from json.scanner import make_scanner
 from typing import Any
 
 from psycopg import sql
+from psycopg.abc import Buffer
+from psycopg.adapt import Loader
 from psycopg.types.json import Jsonb
 
-from kvstore.values import INT64_MAX, INT64_MIN, number_from_text
+from kvstore.values import (
+    DOUBLE_EXACT,
+    INT64_MAX,
+    INT64_MIN,
+    number_from_float_text,
+    number_from_text,
+)
 
-__all__ = ["KINDS", "UNFIT", "Column", "decimal", "dumps", "loads"]
+__all__ = ["KINDS", "UNFIT", "Column", "DocLoader", "decimal", "dumps", "loads"]
 
 UNFIT: Any = object()
 """What ``Column.encode`` returns for a value the column cannot hold."""
 
-DOUBLE_EXACT = 2**53
-"""Past this magnitude a double precision column does not hold every int."""
 
 INT_RANGES = {
     "smallint": (-(2**15), 2**15 - 1),
@@ -60,15 +67,34 @@ def _int(text: str) -> int | float:
     return value if INT64_MIN <= value <= INT64_MAX else float(value)
 
 
-_decode = json.JSONDecoder(parse_int=_int, parse_float=number_from_text).decode
+_decoder = json.JSONDecoder(parse_int=_int, parse_float=number_from_float_text)
+_decode = _decoder.decode
 """One decoder for every document: ``json.loads`` with hooks builds a new decoder per call."""
+_scan: Callable[[str, int], tuple[Any, int]] = make_scanner(_decoder)  # type: ignore[arg-type]
+"""The decoder's own scanner, called directly: a document from the server has no whitespace
+around it, which ``decode`` looks for with two regular expressions a document."""
 
 
-def loads(text: str | bytes) -> Any:
+def loads(text: str | Buffer) -> Any:
     """JSON to canonical values (numbers through ``kvstore.values.number_from_text``)."""
-    # psycopg hands over bytes or a memoryview; the decoder takes only str (str() decodes either
+    # psycopg hands over bytes or a memoryview; the scanner takes only str (str() decodes either
     # without copying a memoryview to bytes first).
-    return _decode(text if isinstance(text, str) else str(text, "utf-8"))
+    if not isinstance(text, str):
+        text = str(text, "utf-8")
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:
+        return _decode(text)  # not a JSON value: the decoder's own error
+    return value if end == len(text) else _decode(text)  # whitespace, or an error, after it
+
+
+class DocLoader(Loader):
+    """psycopg's loader of ``json`` and ``jsonb`` text through ``loads``, with no step between
+    (psycopg's own copies a memoryview to bytes, then calls the function it was given)."""
+
+    def load(self, data: Buffer) -> Any:
+        """The value of one column's JSON text."""
+        return loads(data)
 
 
 dumps: Callable[[Any], str] = json.JSONEncoder(

@@ -38,7 +38,7 @@ from kvstore_aurora.budget import (
     session_options,
     session_params,
 )
-from kvstore_aurora.columns import dumps, loads
+from kvstore_aurora.columns import DocLoader, dumps, loads
 from kvstore_aurora.errors import is_connection_lost, login_refused, raise_mapped
 from kvstore_aurora.settings import PostgresSettings
 
@@ -183,7 +183,9 @@ class Pool:
     # -- opening ----------------------------------------------------------------------------------
 
     def _configure(self, connection: Connection) -> None:
-        set_json_loads(loads, connection)
+        set_json_loads(loads, connection)  # binary results too (kvstore reads text)
+        for name in ("json", "jsonb"):
+            connection.adapters.register_loader(name, DocLoader)
         set_json_dumps(dumps, connection)
         if not self.settings.prepare:
             connection.prepare_threshold = None  # RDS Proxy pins sessions that prepare

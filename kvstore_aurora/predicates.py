@@ -44,8 +44,8 @@ from kvstore.conditions import (
     NotExpired,
     OneOf,
 )
-from kvstore.values import INT64_MAX, INT64_MIN
-from kvstore_aurora.columns import DOUBLE_EXACT, UNFIT, decimal
+from kvstore.values import DOUBLE_EXACT, INT64_MAX, INT64_MIN
+from kvstore_aurora.columns import UNFIT, decimal
 from kvstore_aurora.layout import ALIAS, Layout, Place
 
 __all__ = [

@@ -18,6 +18,8 @@ from kvstore.values import (
     check_kind,
     item_size,
     normalize_value,
+    number_from_float_text,
+    number_from_text,
     number_size,
     same_value,
     value_identity,
@@ -255,3 +257,43 @@ def test_copy_record_shares_no_dict_or_list_with_the_original() -> None:
         "tags": ["x", {"deep": [1, 2.5, None, True]}],
         "m": {"n": {"o": []}},
     }
+
+
+def _contract_reading(text: str) -> int | float:
+    """The contract's reading of a number written with a point or an exponent, spelt out through
+    ``Decimal`` for every integral float: the text's integer when the text is integral, else the
+    integer its float rounds to; a float when not integral or past int64."""
+    value = float(text)
+    if value.is_integer() and -(2**63) <= value <= 2**63 - 1:
+        exact = Decimal(text)
+        return int(exact) if exact == exact.to_integral_value() else int(value)
+    return value
+
+
+near_exact = st.integers(min_value=-(2**54), max_value=2**54)
+fraction_texts = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.builds(
+        lambda whole, digits: f"{whole}.{digits}",
+        near_exact,
+        st.sampled_from(["0", "5", "00", "0000000001", "9999999999"]),
+    ),
+    st.builds(
+        lambda whole, power: f"{whole}e{power}", st.integers(-(10**6), 10**6), st.integers(-30, 30)
+    ),
+)
+
+
+@given(fraction_texts)
+@example("1.0")
+@example("-0.0")
+@example("9007199254740991.0")  # 2**53 - 1: still exact in a float
+@example("9007199254740993.0")  # 2**53 + 1: the float rounds it, the text does not
+@example("9007199254740992.5")
+@example("1.0000000000000001")  # not integral, though its float is
+@example("1E+20")
+def test_number_from_float_text_reads_as_the_contract_does(text: str) -> None:
+    found, wanted = number_from_float_text(text), _contract_reading(text)
+    assert type(found) is type(wanted)
+    assert found == wanted
+    assert number_from_text(text) == wanted

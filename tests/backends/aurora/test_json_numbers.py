@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -62,3 +63,11 @@ def test_an_integer_past_int64_reads_as_a_float_also_beside_short_ones() -> None
     assert typed(loads(b'{"s": "1234567890123456789", "n": 7}')) == typed(
         {"s": "1234567890123456789", "n": 7}
     )
+
+
+def test_loads_takes_what_the_json_module_takes_around_a_document_and_refuses_the_rest() -> None:
+    assert loads(b' {"a": [1, 2.5]}\n') == {"a": [1, 2.5]}
+    assert loads(memoryview(b'{"a": "\xc3\xa9"}')) == {"a": "\u00e9"}
+    for bad in (b"", b"{", b'{"a": 1} x', b"[1] [2]"):
+        with pytest.raises(ValueError):
+            loads(bad)
