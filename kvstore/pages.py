@@ -74,10 +74,14 @@ def _condition(condition: Condition) -> Any:
     return [condition.name, [_typed(operand) for operand in condition.operands()]]
 
 
+_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+"""``json.dumps`` with these options, without the encoder that each such call builds."""
+
+
 def query_digest(kind: str, filters: Mapping[str, Condition], descending: bool) -> str:
     """What a cursor is bound to: the kind, the filters (in any order) and the direction."""
     described = sorted([field, _condition(condition)] for field, condition in filters.items())
-    text = json.dumps([kind, descending, described], ensure_ascii=False, separators=(",", ":"))
+    text = _compact([kind, descending, described])
     return hashlib.blake2b(text.encode(), digest_size=9).hexdigest()
 
 

@@ -47,7 +47,7 @@ class Index:
     sort field too, and every index field a value of its type.
     """
 
-    __slots__ = ("fields", "key_types", "name")
+    __slots__ = ("fields", "key_types", "name", "partition", "sort")
 
     def __init__(
         self, name: str, fields: str | Iterable[str], key_type: type | Iterable[type] = str
@@ -75,16 +75,11 @@ class Index:
         self.key_types: tuple[type, ...] = _types(
             key_type, len(names), (str, int, float), f"index {name!r} key_type"
         )
-
-    @property
-    def partition(self) -> str:
+        # Attributes, not properties: every indexed read and page asks for them several times.
+        self.partition: str = names[0]
         """The partition field."""
-        return self.fields[0]
-
-    @property
-    def sort(self) -> str | None:
+        self.sort: str | None = names[1] if len(names) > 1 else None
         """The sort field, if the index has one."""
-        return self.fields[1] if len(self.fields) > 1 else None
 
     def __repr__(self) -> str:
         types = ", ".join(t.__name__ for t in self.key_types)

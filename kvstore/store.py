@@ -50,7 +50,22 @@ from kvstore.writes import (
 )
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from kvstore.pages import Page
+
+_pages: ModuleType | None = None
+"""``kvstore.pages`` once a page was asked for (hashlib and base64 are not a cold start's to load;
+an import statement in ``find_page`` cost more than its own checks)."""
+
+
+def _import_pages() -> ModuleType:
+    global _pages
+    from kvstore import pages
+
+    _pages = pages
+    return pages
+
 
 __all__ = [
     "CHUNK_BYTES",
@@ -284,10 +299,9 @@ class RecordStore:
         """A page of at most ``limit`` records matching ``filters``, in the serving key's order
         (``descending``: reversed), after the position ``cursor`` names; with the next page's
         cursor, ``None`` when no further record matches."""
-        from kvstore.pages import Page, check_limit, decode_cursor, encode_cursor, query_digest
-
+        pages = _pages or _import_pages()
         prepared = self._filters(filters)
-        check_limit(limit)
+        pages.check_limit(limit)
         if type(descending) is not bool:
             raise InvalidArgument(f"descending is True or False, not {descending!r:.40}")
         plan = self._plan(prepared)
@@ -296,15 +310,18 @@ class RecordStore:
                 f"find_page needs filters a key or an index serves (explain: 'scan' for "
                 f"{sorted(prepared) or 'no filters'}); stream a whole kind with iter_all"
             )
-        digest = query_digest(self.kind, prepared, descending)
-        start = None if cursor is None else decode_cursor(cursor, digest, plan)
+        digest = pages.query_digest(self.kind, prepared, descending)
+        start = None if cursor is None else pages.decode_cursor(cursor, digest, plan)
         plan.ordered(limit + 1, descending, start)
         records = list(itertools.islice(self._select(plan), limit + 1))
         following = None
         if len(records) > limit:
             del records[limit:]
-            following = encode_cursor(digest, plan.position(records[-1]))
-        return Page([self._out(r) for r in records] if self._validate else records, following)
+            following = pages.encode_cursor(digest, plan.position(records[-1]))
+        page: Page = pages.Page(
+            [self._out(r) for r in records] if self._validate else records, following
+        )
+        return page
 
     # -- writes ---------------------------------------------------------------------------------
 
