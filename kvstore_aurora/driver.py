@@ -238,18 +238,23 @@ class AuroraDriver(Driver):
         """A read of known size (a page, ``find``'s first two, ``find_in``'s keys): one
         statement."""
         st = _statements or _import_statements()
-        layout = self._layout(connection)
+        layout = self._slot.layout
+        if layout is None:
+            layout = self._layout(connection)
         found = st.plan_shape(layout, plan)
         if found is None:
             return []
         shape, params = found
         limited = st.limit_of(plan)
-        query = self._statement(
-            layout,
-            st.read_shape(plan, shape, limited),
-            connection,
-            lambda: st.select_sql(layout, self.schema, shape, plan, limited),
-        )
+        read = st.read_shape(plan, shape, limited)
+        query = self._statements.get(read)  # a cached statement without making a closure
+        if query is None or layout is not self._statements_layout:
+            query = self._statement(
+                layout,
+                read,
+                connection,
+                lambda: st.select_sql(layout, self.schema, shape, plan, limited),
+            )
         if plan.start is not None:
             params += st.position_params(layout, plan)
         if limited is True:
