@@ -20,6 +20,7 @@ from kvstore.values import (
     MAX_ITEM_SIZE,
     canonical_sized,
     check_field_name,
+    check_field_names,
     check_item_size,
     check_key_value,
     item_size,
@@ -46,8 +47,7 @@ __all__ = [
 def _fields(raw: object, what: str) -> Mapping[str, Any]:
     if not isinstance(raw, Mapping):
         raise InvalidArgument(f"{what} must be a dict of field -> value, not {type(raw).__name__}")
-    for name in raw:
-        check_field_name(name)
+    check_field_names(raw)
     return raw
 
 
@@ -73,10 +73,14 @@ def _canonical(raw: Mapping[str, Any], schema: KindSchema) -> tuple[Record, int]
             size = len(value.encode("utf-8")) if isinstance(value, str) else 21
         else:
             kind = type(value)
-            if kind not in _PLAIN and isinstance(value, (Condition, Increment)):
-                raise InvalidArgument(f"field {name!r}: {value!r} is not a record value")
-            out[name], size = canonical_sized(value, name)
-        bound += size + (len(name) if name.isascii() else len(name.encode("utf-8")))
+            if kind is str and value.isascii() and "\x00" not in value:
+                out[name] = value  # the commonest value, taken without a call
+                size = len(value)
+            else:
+                if kind not in _PLAIN and isinstance(value, (Condition, Increment)):
+                    raise InvalidArgument(f"field {name!r}: {value!r} is not a record value")
+                out[name], size = canonical_sized(value, name)
+        bound += size + len(name)  # a field name is ASCII (check_field_name)
     return out, bound
 
 

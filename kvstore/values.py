@@ -9,7 +9,7 @@ this module *canonical*: ``str``, ``bool``, ``int`` (signed 64-bit), ``float``, 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Context, Decimal
 from typing import Any
 
@@ -25,6 +25,7 @@ __all__ = [
     "MAX_NUMBER_SIZE",
     "canonical_sized",
     "check_field_name",
+    "check_field_names",
     "check_kind",
     "item_size",
     "normalize_value",
@@ -81,6 +82,18 @@ def check_kind(kind: object) -> str:
 
 _known_fields: set[str] = set()
 """Field names already found valid: a process uses few, and each record checks every one."""
+
+
+def check_field_names(names: Iterable[object]) -> None:
+    """``check_field_name`` of each of ``names`` (a record's keys), in one set operation when
+    every name was seen valid before."""
+    try:
+        if _known_fields.issuperset(names):
+            return
+    except TypeError:  # an unhashable name (a Mapping of another kind's): refused below
+        pass
+    for name in names:
+        check_field_name(name)
 
 
 def check_field_name(name: object) -> str:
@@ -260,10 +273,15 @@ def canonical_sized(value: Any, field: str, depth: int = 0) -> tuple[Any, int]:
     elif kind is dict or kind is list:
         if depth >= MAX_DEPTH:
             raise InvalidArgument(f"field {field!r}: nests more than {MAX_DEPTH} levels deep")
+        # A plain ASCII string (the commonest item) is taken here, without a call.
         if kind is list:
             items = []
             size = 3
             for item in value:
+                if type(item) is str and item.isascii() and "\x00" not in item:
+                    items.append(item)
+                    size += len(item) + 1
+                    continue
                 item, item_bound = canonical_sized(item, field, depth + 1)
                 items.append(item)
                 size += item_bound + 1
@@ -277,6 +295,10 @@ def canonical_sized(value: Any, field: str, depth: int = 0) -> tuple[Any, int]:
                 key = _check_string(str.__str__(key), field, "nested key")
             elif not key:
                 raise InvalidArgument(f"field {field!r}: nested keys must be non-empty strings")
+            if type(item) is str and item.isascii() and "\x00" not in item:
+                out[key] = item
+                size += len(key.encode("utf-8")) + len(item) + 1
+                continue
             out[key], item_bound = canonical_sized(item, field, depth + 1)
             size += len(key.encode("utf-8")) + item_bound + 1
         return out, size
