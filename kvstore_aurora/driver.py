@@ -65,6 +65,18 @@ def _import_statements() -> Any:
     return statements
 
 
+_guarded: Any = None
+"""``kvstore_aurora.guarded`` once a write needed it (as ``_statements``)."""
+
+
+def _import_guarded() -> Any:
+    global _guarded
+    from kvstore_aurora import guarded
+
+    _guarded = guarded
+    return guarded
+
+
 class AuroraDriver(Driver):
     """One kind's table on one PostgreSQL database."""
 
@@ -323,17 +335,17 @@ class AuroraDriver(Driver):
     # -- writes ---------------------------------------------------------------------------------
 
     def write(self, op: Write) -> Record | None:
-        from kvstore_aurora.guarded import delete_sql, put_sql
-
         if isinstance(op, Put):
             if op.guard.unconditional:
                 self._put(op.record)
             else:
+                put_sql = (_guarded or _import_guarded()).put_sql
                 self._guarded(op, lambda layout: put_sql(layout, self.schema, op, step=False))
             return None
         if isinstance(op, Update):
             return self._update(op)
         if isinstance(op, Delete):
+            delete_sql = (_guarded or _import_guarded()).delete_sql
             self._guarded(op, lambda layout: delete_sql(layout, self.schema, op, step=False))
             return None
         current = self._run(lambda connection: self._get(connection, op.key), retry=True)
@@ -406,8 +418,7 @@ class AuroraDriver(Driver):
         guard or an increment (``Conflict``), a value its column cannot hold
         (``InvalidArgument``), or the size bound (then ``_update_checked``)."""
         attempts = [0]
-        from kvstore_aurora.guarded import update_sql
-
+        update_sql = (_guarded or _import_guarded()).update_sql
         # Merging the same changes twice gives the same record; an increment or a condition
         # could see the first attempt's own write.
         retry = not op.increments and not op.expect
