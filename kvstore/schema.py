@@ -47,7 +47,7 @@ class Index:
     sort field too, and every index field a value of its type.
     """
 
-    __slots__ = ("fields", "key_types", "name", "partition", "sort")
+    __slots__ = ("_hash", "fields", "key_types", "name", "partition", "sort")
 
     def __init__(
         self, name: str, fields: str | Iterable[str], key_type: type | Iterable[type] = str
@@ -80,6 +80,7 @@ class Index:
         """The partition field."""
         self.sort: str | None = names[1] if len(names) > 1 else None
         """The sort field, if the index has one."""
+        self._hash = hash((name, names, self.key_types))  # a key of the drivers' caches
 
     def __repr__(self) -> str:
         types = ", ".join(t.__name__ for t in self.key_types)
@@ -93,7 +94,7 @@ class Index:
         )
 
     def __hash__(self) -> int:
-        return hash((self.name, self.fields, self.key_types))
+        return self._hash
 
 
 def fits_index_type(value: Any, key_type: type) -> bool:

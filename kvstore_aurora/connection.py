@@ -57,6 +57,7 @@ Connection = psycopg.Connection[tuple[Any, ...]]
 T = TypeVar("T")
 logger = logging.getLogger("kvstore.aurora")
 
+_BAD = psycopg.pq.ConnStatus.BAD
 MAX_IDLE = 4
 """Connections a pool keeps open when nobody uses them."""
 _UNSENT = ("sending ", "flushing failed", "the connection is closed")
@@ -324,7 +325,7 @@ class Pool:
             connection = self._take(deadline, fresh)
             connection.deadline = deadline  # type: ignore[attr-defined]  # a KvConnection
             return connection
-        if injected.closed or injected.broken:
+        if injected.pgconn.status == _BAD:  # closed or broken, without two properties' calls
             raise BackendUnavailable(
                 f"the injected connection to {self.settings.describe()} is closed"
             )
