@@ -13,6 +13,7 @@ from kvstore import InvalidArgument, create_store, transaction
 from kvstore.testing import unique_kind
 from kvstore.transactions import MAX_TRANSACTION_BYTES
 from kvstore.values import item_size, normalize_value
+from tests.strategies import nested
 
 
 def numbers(n: int) -> dict[str, object]:
@@ -85,14 +86,7 @@ scalars = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False, min_value=-1e120, max_value=1e120),
     st.booleans(),
 )
-record_values = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4)
-        | st.dictionaries(st.text(min_size=1, max_size=4), inner, max_size=4)
-    ),
-    max_leaves=10,
-)
+record_values = nested(scalars)
 field_names = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True).filter(lambda n: n != "id")
 
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from kvstore.testing.suite.helpers import typed
 from kvstore.values import INT64_MAX, INT64_MIN, normalize_value, same_value
 from kvstore_dynamo.codec import from_attribute, to_attribute
+from tests.strategies import nested
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
 scalars = st.one_of(
@@ -20,14 +21,7 @@ scalars = st.one_of(
     st.integers(INT64_MIN, INT64_MAX),
     finite,
 )
-values = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4)
-        | st.dictionaries(st.text(min_size=1, max_size=5), inner, max_size=4)
-    ),
-    max_leaves=12,
-)
+values = nested(scalars, max_leaves=12, key_size=5)
 
 
 def canonical(value: Any) -> Any:
