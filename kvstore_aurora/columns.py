@@ -32,7 +32,6 @@ __all__ = ["KINDS", "UNFIT", "Column", "DocLoader", "decimal", "dumps", "loads"]
 UNFIT: Any = object()
 """What ``Column.encode`` returns for a value the column cannot hold."""
 
-
 INT_RANGES = {
     "smallint": (-(2**15), 2**15 - 1),
     "integer": (-(2**31), 2**31 - 1),

@@ -148,6 +148,11 @@ class AuroraDriver(Driver):
             found = cache[shape] = build().as_bytes(connection)
         return found
 
+    def _cached(self, layout: Layout, shape: Hashable) -> bytes | None:
+        """The statement ``_statement`` rendered for ``shape`` and ``layout``, if it did: a
+        lookup that makes no closure for the statement's builder."""
+        return self._statements.get(shape) if layout is self._statements_layout else None
+
     def _read_layout(self, connection: Connection) -> Layout | None:
         cached = self._slot.layout
         if cached is not None:
@@ -231,9 +236,9 @@ class AuroraDriver(Driver):
             column.encode(value) is UNFIT for column, value in zip(layout.keys, key, strict=True)
         ):
             return None  # a key its column cannot hold names no record
-        query = self._statements.get(_GET)  # the hottest statement: no closure to look it up
-        if query is None or layout is not self._statements_layout:
-            query = self._statement(layout, _GET, connection, lambda: self._get_sql(layout))
+        query = self._cached(layout, _GET) or self._statement(
+            layout, _GET, connection, lambda: self._get_sql(layout)
+        )
         row = self.pool.cursor(connection).execute(query, key).fetchone()
         return None if row is None else decode(layout, row)
 
@@ -259,14 +264,12 @@ class AuroraDriver(Driver):
         shape, params = found
         limited = st.limit_of(plan)
         read = st.read_shape(plan, shape, limited)
-        query = self._statements.get(read)  # a cached statement without making a closure
-        if query is None or layout is not self._statements_layout:
-            query = self._statement(
-                layout,
-                read,
-                connection,
-                lambda: st.select_sql(layout, self.schema, shape, plan, limited),
-            )
+        query = self._cached(layout, read) or self._statement(
+            layout,
+            read,
+            connection,
+            lambda: st.select_sql(layout, self.schema, shape, plan, limited),
+        )
         if plan.start is not None:
             params += st.position_params(layout, plan)
         if limited is True:
@@ -367,8 +370,8 @@ class AuroraDriver(Driver):
         """The statement and parameters that store ``record`` whole (checked by ``check_rows``):
         in the default layout its key values and its JSON, else its JSON alone."""
         layout = self._layout(connection)
-        query = self._statements.get(_UPSERT)
-        if query is None or layout is not self._statements_layout:
+        query = self._cached(layout, _UPSERT)
+        if query is None:
             keyed = keyed_insert_sql(layout)
             if keyed is None:
                 return self.insert_sql(connection, many=False), [dumps(record)]

@@ -22,9 +22,9 @@ ends with ``SELECT 1 / (SELECT count(*) FROM w)``, which fails when the guard di
 The size rule of an ``Update`` (``check_item_size`` of the merged record) is kept by a bound the
 statement checks, never below the merged record's DynamoDB size: twice the stored ``doc``'s JSON
 text (a value's JSON text is at least half its item size; a one-digit number in a list is the
-worst case), plus the changes' bound (``Update.size_bound``, increments included). The common update is then
-one autocommit statement; one whose bound reaches the limit (a stored record of about 200 KB of
-JSON or more) writes nothing, and the driver runs it again without the bound in a transaction
+worst case), plus the changes' bound (``Update.size_bound``, increments included). The common
+update is then one autocommit statement; one whose bound reaches the limit (a stored record of
+about 200 KB of JSON or more) writes nothing, and the driver runs it again without the bound in a transaction
 whose COMMIT waits for core's exact check of the merged record
 (``AuroraDriver._update_checked``).
 """
