@@ -2,7 +2,9 @@
 
 The operations go out in one pipeline: BEGIN, one statement per operation made to fail (a
 division by zero) when its guard does not hold (``kvstore_aurora.guarded``), COMMIT, then one
-Sync. The server runs them in order; the first that fails aborts the transaction, and its position
+Sync. The unconditional puts to one table share one statement (put_many's upsert of a JSON array,
+in key order, at the first one's place): such a put cannot fail on a guard, and each statement
+costs both sides more than a record in it. The server runs them in order; the first that fails aborts the transaction, and its position
 is the first statement without a result. The record that explains the failure is read right after
 the ROLLBACK (a second round trip, on failure only).
 
@@ -15,6 +17,7 @@ with another transaction (nothing was applied) is tried again too.
 from __future__ import annotations
 
 import contextlib
+import operator
 import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -28,6 +31,7 @@ from kvstore.errors import InvalidArgument
 from kvstore.values import check_item_size
 from kvstore.writes import Delete, Put, Update, Write, apply, key_of
 from kvstore_aurora.batch import transaction_sql
+from kvstore_aurora.columns import dumps
 from kvstore_aurora.connection import Connection, pipeline
 from kvstore_aurora.guarded import Statement, check_sql, delete_sql, put_sql, update_sql
 from kvstore_aurora.layout import check_rows, decode
@@ -35,7 +39,7 @@ from kvstore_aurora.layout import check_rows, decode
 if TYPE_CHECKING:
     from kvstore_aurora.driver import AuroraDriver
 
-__all__ = ["MAX_RUNS", "run_transaction", "step"]
+__all__ = ["MAX_RUNS", "run_transaction", "statements", "step"]
 
 MAX_RUNS = 3
 """Runs of one transaction at most (after a deadlock, a size bound, a record changed between)."""
@@ -78,6 +82,44 @@ def step(
         statement = check_sql(layout, schema, op)
     query = driver._statement(layout, statement.shape, connection, statement.build)
     return query, statement.params
+
+
+def _plain_put(op: Write) -> bool:
+    return isinstance(op, Put) and op.guard.unconditional
+
+
+def statements(
+    connection: Connection, ops: Sequence[tuple[AuroraDriver, Write]], checked: bool
+) -> tuple[list[tuple[bytes, list[Any]]], list[int]]:
+    """The run's statements (see the module's docstring), and for each the index of the
+    operation it stands for (of a shared upsert, its first put's)."""
+    plain: dict[int, list[int]] = {}  # id(driver) -> the indexes of its unconditional puts
+    for index, (driver, op) in enumerate(ops):
+        if _plain_put(op):
+            plain.setdefault(id(driver), []).append(index)
+    found: list[tuple[bytes, list[Any]]] = []
+    owners: list[int] = []
+    for index, (driver, op) in enumerate(ops):
+        shared = plain.get(id(driver)) if _plain_put(op) else None
+        if shared is None or len(shared) == 1:
+            found.append(step(driver, connection, op, checked))
+        elif shared[0] == index:
+            found.append(_upsert_all(driver, connection, [ops[i][1] for i in shared]))
+        else:
+            continue
+        owners.append(index)
+    return found, owners
+
+
+def _upsert_all(
+    driver: AuroraDriver, connection: Connection, puts: list[Write]
+) -> tuple[bytes, list[Any]]:
+    """One upsert of the records of ``puts`` (unconditional puts to ``driver``'s table), in key
+    order: concurrent transactions then lock their rows in one order."""
+    records = [op.record for op in puts if isinstance(op, Put)]
+    check_rows(driver._layout(connection), records)
+    records.sort(key=operator.itemgetter(*driver.schema.id_fields))
+    return driver.insert_sql(connection, many=True), [dumps(records)]
 
 
 class _Preparing:
@@ -150,7 +192,7 @@ def _run(connection: Connection, ops: Sequence[tuple[AuroraDriver, Write]], chec
     """One run of the transaction on ``connection``: ``_Failed`` or ``_Again`` when it rolled
     back."""
     # Every layout and statement first: a missing table fails before anything is sent.
-    steps = [step(driver, connection, op, checked) for driver, op in ops]
+    steps, owners = statements(connection, ops, checked)
     plan = _Preparing.of(connection)
     begin, commit, roll_back = transaction_sql(connection, "kvstore_transaction")
     pool = ops[0][0].pool
@@ -172,7 +214,8 @@ def _run(connection: Connection, ops: Sequence[tuple[AuroraDriver, Write]], chec
     plan.settle(failed is None)
     if failed is None and checked:
         # Core's exact size check of every merged record, before the COMMIT.
-        for index, (cursor, (driver, op)) in enumerate(zip(cursors, ops, strict=True)):
+        for cursor, index in zip(cursors, owners, strict=True):
+            driver, op = ops[index]
             if isinstance(op, Update):
                 row = cursor.fetchone()
                 assert row is not None
@@ -189,9 +232,10 @@ def _run(connection: Connection, ops: Sequence[tuple[AuroraDriver, Write]], chec
     if isinstance(failed, (pg.DeadlockDetected, pg.SerializationFailure)):
         raise _Again() from failed
     # The failing step: the first sent without a result, or the one whose sending raised.
-    index = next((i for i, cursor in enumerate(cursors) if cursor.pgresult is None), len(cursors))
-    if not isinstance(failed, pg.DivisionByZero) or index >= len(ops):
+    sent = next((i for i, cursor in enumerate(cursors) if cursor.pgresult is None), len(cursors))
+    if not isinstance(failed, pg.DivisionByZero) or sent >= len(steps):
         raise failed
+    index = owners[sent]
     driver, op = ops[index]
     raise _Failed(index, driver.current(connection, key_of(driver.schema, op)))
 

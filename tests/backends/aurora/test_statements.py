@@ -246,3 +246,38 @@ def test_a_transaction_of_ten_operations_is_one_round_trip(
     assert sent[1] in (3, 4)
     assert [r["qty"] for r in stock.find_all({"qty": ge(0)})] == [2, 2, 2, 2]
     assert orders.find({"id": "counter"}) == {"id": "counter", "seen": 2}
+
+
+def test_a_transaction_s_plain_puts_to_one_kind_share_one_statement(
+    counted: tuple[Any, StatementCounter],
+) -> None:
+    from kvstore import ConditionFailed, increment, transaction
+
+    make, counter = counted
+    teams, members = make(), make(id_field=("team", "seq"), key_type=(str, int))
+    teams.put({"id": "t1", "size": 0})
+
+    def block(size: int, expect_size: int) -> None:
+        with transaction() as tx:
+            for seq in (3, 1, 2):  # written in key order, whatever the block's order
+                tx.put(members, {"team": "t1", "seq": seq, "joined": size})
+            tx.put(teams, {"id": "t2", "size": size})
+            tx.update(teams, {"id": "t1", "size": increment(1)}, expect={"size": expect_size})
+            tx.put(members, {"team": "t2", "seq": 1, "joined": size})
+
+    block(1, 0)  # statements rendered and prepared once
+    with counter.counting() as sent:
+        block(2, 1)
+    # BEGIN, the members' four puts, the team's put, the update, COMMIT: one Sync.
+    assert sent == [5, 1]
+    assert members.find_all({"team": "t1"}) == [
+        {"team": "t1", "seq": seq, "joined": 2} for seq in (1, 2, 3)
+    ]
+    assert members.find({"team": "t2", "seq": 1}) == {"team": "t2", "seq": 1, "joined": 2}
+    assert teams.find({"id": "t1"}) == {"id": "t1", "size": 2}
+    # A refusal after the shared statement names its own operation; nothing is applied.
+    with pytest.raises(ConditionFailed) as info:
+        block(3, 0)
+    assert info.value.index == 4
+    assert [m["joined"] for m in members.find_all({"joined": 2})] == [2, 2, 2, 2]
+    assert teams.find({"id": "t2"}) == {"id": "t2", "size": 2}
