@@ -243,15 +243,20 @@ def number_from_float_text(text: str) -> int | float:
         # An integral float this small is the int that the text, or the float it rounds to,
         # reads as below: no Decimal needed.
         return int(value)
-    if INT64_MIN <= value <= INT64_MAX:
+    if -_TWO_63 <= value <= _TWO_63:
         # "1.0" is integral; "9007199254740993.5" only rounds to an integral float: ask Decimal.
+        # (An int64 near either end has a float of -2**63 or 2**63: the bounds are the text's.)
         exact = Decimal(text)
         if exact == exact.to_integral_value():
-            return int(exact)
+            whole = int(exact)
+            return whole if INT64_MIN <= whole <= INT64_MAX else value
         # Its float is integral: as normalize_value, the integer it rounds to (a sum a server
         # computed exactly, such as an increment's, reads back as core would have stored it).
-        return int(value)
+        return int(value) if INT64_MIN <= value <= INT64_MAX else value
     return value
+
+
+_TWO_63 = 2.0**63
 
 
 def canonical_sized(value: Any, field: str, depth: int = 0) -> tuple[Any, int]:

@@ -263,14 +263,19 @@ def _contract_reading(text: str) -> int | float:
     """The contract's reading of a number written with a point or an exponent, spelt out through
     ``Decimal`` for every integral float: the text's integer when the text is integral, else the
     integer its float rounds to; a float when not integral or past int64."""
-    value = float(text)
+    value, exact = float(text), Decimal(text)
+    if exact == exact.to_integral_value():  # as an integer's text reads (number_from_text)
+        return int(exact) if -(2**63) <= exact <= 2**63 - 1 else value
     if value.is_integer() and -(2**63) <= value <= 2**63 - 1:
-        exact = Decimal(text)
-        return int(exact) if exact == exact.to_integral_value() else int(value)
+        return int(value)
     return value
 
 
-near_exact = st.integers(min_value=-(2**54), max_value=2**54)
+near_exact = st.one_of(
+    st.integers(min_value=-(2**54), max_value=2**54),
+    st.integers(min_value=2**63 - 2**11, max_value=2**63 + 2**11),  # the signed 64-bit ends
+    st.integers(min_value=-(2**63) - 2**11, max_value=-(2**63) + 2**11),
+)
 fraction_texts = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False).map(repr),
     st.builds(
@@ -292,6 +297,10 @@ fraction_texts = st.one_of(
 @example("9007199254740992.5")
 @example("1.0000000000000001")  # not integral, though its float is
 @example("1E+20")
+@example("9223372036854775806.0")  # 2**63 - 2: its float is 2**63, the text an int64
+@example("9223372036854775807.5")  # not integral; its float 2**63 is past int64
+@example("-9223372036854775808.0")
+@example("-9223372036854775809.0")  # past int64, though its float is -2**63
 def test_number_from_float_text_reads_as_the_contract_does(text: str) -> None:
     found, wanted = number_from_float_text(text), _contract_reading(text)
     assert type(found) is type(wanted)
