@@ -447,10 +447,12 @@ def _update_parts(
             doc = sql.SQL("({} - %s::text[])").format(doc)
         if doc_sets:
             doc = sql.SQL("({} || %s::jsonb)").format(doc)
-        if doc_increments:
+        # A function takes at most 100 arguments: 50 fields a jsonb_build_object.
+        for start in range(0, len(doc_increments), 100):
             doc = sql.SQL("({} || jsonb_build_object({}))").format(
-                doc, sql.SQL(", ").join(doc_increments)
+                doc, sql.SQL(", ").join(doc_increments[start : start + 100])
             )
+        if doc_increments:
             doc = inc.from_derived(places, doc)
         assignments.insert(0, sql.SQL("doc = {}").format(doc))
     if checks:

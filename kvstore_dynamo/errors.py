@@ -6,6 +6,7 @@ botocore                                                   kvstore
 ``ResourceNotFoundException``                              ``ConfigError`` (``missing_table``)
 ``ValidationException`` "does not have the specified index" ``ConfigError`` naming the index
 ``ValidationException`` item size exceeded                 ``InvalidArgument`` (size rule)
+``ValidationException`` expression too large               ``InvalidArgument`` (too wide a call)
 ``ValidationException`` number overflow or precision       ``InvalidArgument`` (number rules)
 throttling codes (after botocore's own retries), 5xx       ``BackendUnavailable`` ("throttled")
 endpoint connection errors, timeouts, dropped connections  ``BackendUnavailable`` (which timeout)
@@ -167,9 +168,18 @@ def _network(exc: Exception, table: str) -> BackendUnavailable:
     )
 
 
+_EXPRESSION_LIMITS = ("Expression size has exceeded", "too many operators", "operator count")
+
+
 def validation_error(message: str, table: str) -> StoreError | None:
     """The ``InvalidArgument`` of a refusal DynamoDB explains by the contract's value rules (an
-    item too large, a number out of range), ``None`` for any other message."""
+    item too large, a number out of range, a call too wide for one expression), ``None`` for any
+    other message."""
+    if any(words in message for words in _EXPRESSION_LIMITS):
+        return InvalidArgument(
+            f"the call is too wide for one DynamoDB expression in {table!r} (4 KB and 300 "
+            f"operators at most: fewer filters, expect conditions or increments a call): {message}"
+        )
     if "size" in message and "exceeded" in message:
         return InvalidArgument(
             f"record too large for DynamoDB in {table!r} (it must be under 409600 bytes): {message}"

@@ -20,6 +20,7 @@ from kvstore import (
     NotFound,
     StoreError,
     create_store,
+    increment,
 )
 from kvstore.backend import _shared, forget
 from kvstore.testing import unique_kind
@@ -184,6 +185,21 @@ def test_a_too_large_item_refused_by_dynamodb_is_invalid_argument(client: Any) -
         )
         with pytest.raises(InvalidArgument):
             store.update({"id": "a", "v": 1})
+
+
+def test_a_call_too_wide_for_one_expression_is_invalid_argument_saying_so(
+    dynamodb_local: Any,
+) -> None:
+    # DynamoDB Local enforces the 4 KB of an expression: 120 increments' checks pass it.
+    store = create_store(
+        unique_kind(), backend="dynamo", client=local_client(dynamodb_local.endpoint)
+    )
+    store.ensure()
+    store.put({"id": "a"})
+    changes = {f"n{i}": increment(1) for i in range(120)}
+    with pytest.raises(InvalidArgument, match="too wide for one DynamoDB expression"):
+        store.update({"id": "a", **changes})
+    assert store.find({"id": "a"}) == {"id": "a"}
 
 
 def test_update_of_a_missing_key_is_not_found(client: Any) -> None:
