@@ -249,18 +249,22 @@ class RecordStore:
 
     def _in_plan(self, field: str, values: Iterable[Any]) -> Plan | None:
         name, wanted = prepare_in(field, values, self._schema)
-        if not self._scan and not self._served_in(name):
-            raise OperationRejected(
-                f"this {self.kind} store was opened with scan=False, and {name!r} is neither "
-                "its partition key nor an index's partition field"
-            )
+        self._check_served_in(name)
         if not wanted.values and not wanted.absent:
             return None
         return plan_in(self._schema, name, wanted, self._live())
 
-    def _served_in(self, field: str) -> bool:
+    def _check_served_in(self, field: str) -> None:
+        """``OperationRejected`` when ``find_in``/``remove_in`` on ``field`` would scan a store
+        opened with ``scan=False`` (whatever the values, none included)."""
         schema = self._schema
-        return field == schema.partition or any(i.partition == field for i in schema.indexes)
+        if self._scan or field == schema.partition:
+            return
+        if not any(index.partition == field for index in schema.indexes):
+            raise OperationRejected(
+                f"this {self.kind} store was opened with scan=False, and {field!r} is neither "
+                "its partition key nor an index's partition field"
+            )
 
     def find_in(self, field: str, values: Iterable[Any]) -> list[Record]:
         """Records whose ``field`` equals one of ``values``, each once, sorted by key."""
@@ -536,6 +540,7 @@ class RecordStore:
     def remove_in(self, field: str, values: Iterable[Any]) -> int:
         """Delete records whose ``field`` equals one of ``values``; return how many."""
         check_field_name(field)
+        self._check_served_in(field)
         removed = 0
         for chunk in chunked_by_size(iterable_argument(values, "values"), CHUNK_SIZE, CHUNK_BYTES):
             plan = self._in_plan(field, chunk)

@@ -48,6 +48,8 @@ class AbstractScanGuardTests(StoreFixtures):
             "find_in n": lambda: store.find_in("n", [1]),
             "find_in index sort field": lambda: store.find_in("joined", [1]),
             "remove_in n": lambda: store.remove_in("n", [1]),
+            "find_in n, no values": lambda: store.find_in("n", []),
+            "remove_in n, no values": lambda: store.remove_in("n", []),
             "remove_in index sort field": lambda: store.remove_in("rank", [1]),
         }
 
