@@ -131,8 +131,11 @@ def prepare_record(raw: object, schema: KindSchema, what: str = "record") -> Rec
     return prepare_sized(raw, schema, what)[0]
 
 
-def prepare_sized(raw: object, schema: KindSchema, what: str = "record") -> tuple[Record, int]:
-    """``prepare_record``'s record, with an upper bound of its size by the item-size rules."""
+def prepare_sized(
+    raw: object, schema: KindSchema, what: str = "record", stamped: bool = False
+) -> tuple[Record, int]:
+    """``prepare_record``'s record, with an upper bound of its size by the item-size rules
+    (``stamped``: the store writes the version field, a put's or a create's, after this)."""
     fields = _fields(raw, what)
     version = schema.version_field
     if version is not None and fields.get(version) is not None:
@@ -147,7 +150,9 @@ def prepare_sized(raw: object, schema: KindSchema, what: str = "record") -> tupl
         _check_types(record, schema)
         for index in schema.indexes:
             sort = index.sort
-            if sort is not None and index.partition in record and sort not in record:
+            if sort is None or (stamped and sort == version):
+                continue
+            if index.partition in record and sort not in record:
                 raise InvalidArgument(
                     f"a record with {index.partition!r} needs {sort!r} too (index {index.name!r})"
                 )
@@ -212,7 +217,7 @@ def prepare_changes(raw: object, schema: KindSchema) -> Changes:
         _check_types(sets, schema)
         for index in schema.indexes:
             required += _index_requirements(
-                index.name, index.fields, index.key_types, sets, removes, increments
+                index.name, index.fields, index.key_types, sets, removes, increments, version_field
             )
     return Changes(
         schema.key_of(record), sets, removes, increments, tuple(required), version, bound
@@ -226,8 +231,10 @@ def _index_requirements(
     sets: Mapping[str, Any],
     removes: tuple[str, ...],
     increments: Mapping[str, int | float],
+    stamped: str | None,
 ) -> list[tuple[str, Condition]]:
-    """What the stored record must meet for an update to keep one index's rules."""
+    """What the stored record must meet for an update to keep one index's rules (``stamped``:
+    the version field, which every update writes)."""
     for field, key_type in zip(fields, key_types, strict=True):
         amount = increments.get(field)
         if amount is not None and (
@@ -240,8 +247,8 @@ def _index_requirements(
     if len(fields) == 1:
         return []
     partition, sort = fields
-    gives_partition = partition in sets or partition in increments
-    gives_sort = sort in sets or sort in increments
+    gives_partition = partition in sets or partition in increments or partition == stamped
+    gives_sort = sort in sets or sort in increments or sort == stamped
     if gives_partition and sort in removes:
         raise InvalidArgument(f"a record with {partition!r} needs {sort!r} too (index {name!r})")
     if gives_partition and not gives_sort:

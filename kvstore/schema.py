@@ -176,6 +176,13 @@ class KindSchema:
             if field in special:
                 raise InvalidArgument(f"version_field and ttl_field are the same field {field!r}")
             special[field] = what
+        for index in declared:
+            for field, typed in zip(index.fields, index.key_types, strict=True):
+                if field in special and typed is str:
+                    raise InvalidArgument(
+                        f"index {index.name!r} types {special[field]} {field!r} as a string; "
+                        "it holds a number (key_type int or float)"
+                    )
         return cls(kind, tuple(fields), types, declared, version_field, ttl_field)
 
     def key_of(self, record: Mapping[str, Any]) -> Key:

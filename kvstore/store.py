@@ -354,7 +354,7 @@ class RecordStore:
 
     def put_op(self, record: Mapping[str, Any], expect: Mapping[str, Any] | None = None) -> Put:
         """``put``'s write: the checked record, the new version, the guard of ``expect``."""
-        checked, bound = prepare_sized(self._incoming(record, "record"), self._schema)
+        checked, bound = prepare_sized(self._incoming(record, "record"), self._schema, stamped=True)
         return operations.put_op(self._schema, checked, self._expect(expect), self._now(), bound)
 
     def put(self, record: Mapping[str, Any], *, expect: Mapping[str, Any] | None = None) -> Record:
@@ -369,7 +369,7 @@ class RecordStore:
 
     def create_op(self, record: Mapping[str, Any]) -> Put:
         """``create``'s write: the checked record (version 1), only on a key with no live record."""
-        checked, bound = prepare_sized(self._incoming(record, "record"), self._schema)
+        checked, bound = prepare_sized(self._incoming(record, "record"), self._schema, stamped=True)
         return operations.create_op(self._schema, checked, self._now(), bound)
 
     def create(self, record: Mapping[str, Any]) -> Record:

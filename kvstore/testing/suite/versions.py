@@ -299,6 +299,21 @@ class AbstractVersionTests(StoreFixtures):
             store.update({"id": "a", "n": kvstore.increment(1), V: 2})
         assert store.find({"id": "a"}) == {"id": "a", "n": 6, V: 3}
 
+    def test_an_index_may_hold_the_version_as_a_number_never_as_a_string(
+        self, make_store: StoreFactory
+    ) -> None:
+        with pytest.raises(InvalidArgument, match="version_field"):
+            make_store(version_field=V, indexes=[kvstore.Index("by_v", V, key_type=str)])
+        by_group = kvstore.Index("by_group", ("grp", V), key_type=(str, int))
+        store = make_store(version_field=V, indexes=[by_group])
+        # The store writes the version: a record need not carry the index's sort field itself.
+        assert store.put({"id": "a", "grp": "g"}) == {"id": "a", "grp": "g", V: 1}
+        assert store.create({"id": "b", "grp": "g"}) == {"id": "b", "grp": "g", V: 1}
+        assert store.update({"id": "a", "n": 1}) == {"id": "a", "grp": "g", "n": 1, V: 2}
+        assert store.explain({"grp": "g"}) == "index:by_group"
+        found = store.find_all({"grp": "g", V: kvstore.ge(2)})
+        assert found == [{"id": "a", "grp": "g", "n": 1, V: 2}]
+
     def test_the_validate_hook_sees_the_new_version_on_the_way_out(
         self, make_store: StoreFactory
     ) -> None:
