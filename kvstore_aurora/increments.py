@@ -137,6 +137,10 @@ def as_column(column: Column, number: sql.Composable) -> sql.Composable:
     """The normalised ``number`` as ``column``'s type."""
     if column.kind == "jsonb":
         return sql.SQL("to_jsonb({})").format(number)
+    if not column.numeric:
+        # Never written (``fits`` is FALSE), but the statement must still type-check: PostgreSQL
+        # has no cast from numeric to boolean.
+        return sql.SQL("NULL::{}").format(column.cast)
     return sql.SQL("({})::{}").format(number, column.cast)
 
 

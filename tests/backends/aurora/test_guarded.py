@@ -256,6 +256,7 @@ def test_increments_on_real_columns(pg_settings: PostgresSettings) -> None:
         "money": Numeric(6, 2),
         "name": "text",
         "meta": "jsonb",
+        "done": "boolean",
     }
     with engine.begin() as connection:
         create_kind_table(Operations(MigrationContext.configure(connection)), kind, columns=columns)
@@ -284,7 +285,12 @@ def test_increments_on_real_columns(pg_settings: PostgresSettings) -> None:
     store.put({"id": "b"})
     with pytest.raises(InvalidArgument, match="name"):
         store.update({"id": "b", "name": increment(1)})  # a number does not fit a text column
-    assert store.find({"id": "b"}) == {"id": "b"}
+    with pytest.raises(InvalidArgument, match="done"):
+        store.update({"id": "b", "done": increment(1)})  # ... nor a boolean one
+    store.put({"id": "c", "done": True})
+    with pytest.raises(InvalidArgument, match="done"):
+        store.update({"id": "c", "done": increment(1)})  # a boolean is no number
+    assert store.find_in("id", ["b", "c"]) == [{"id": "b"}, {"id": "c", "done": True}]
     assert store.update({"id": "b", "age": increment(-1), "other": increment(2)}) == {
         "id": "b",
         "age": -1,
