@@ -2,11 +2,14 @@
 
 The operations go out in one pipeline: BEGIN, one statement per operation made to fail (a
 division by zero) when its guard does not hold (``kvstore_aurora.guarded``), COMMIT, then one
-Sync. The unconditional puts to one table share one statement (put_many's upsert of a JSON array,
-in key order, at the first one's place): such a put cannot fail on a guard, and each statement
-costs both sides more than a record in it. The server runs them in order; the first that fails aborts the transaction, and its position
-is the first statement without a result. The record that explains the failure is read right after
-the ROLLBACK (a second round trip, on failure only).
+Sync. The unconditional puts to one table share one statement (put_many's upsert of a JSON
+array, in key order, at the first one's place): such a put cannot fail on a guard, and a
+statement costs both sides more than a record in it. The server runs them in order; the first
+that fails aborts the transaction, and its position is the first statement without a result. The
+record that explains the failure is read right after the ROLLBACK (a second round trip, on
+failure only). A value the server refuses (a column's type, length or constraint) is the error of
+its operation, with its ``index``: refused in a shared upsert, the transaction runs again with a
+statement a put to find which.
 
 An update whose only fault was the size bound (``guarded.update_sql``), or a step refused by a
 record that changed in between, makes the transaction run again; an update then goes in *checked*
@@ -27,7 +30,7 @@ from psycopg import errors as pg
 from psycopg import sql
 
 from kvstore.backend import Conflict, Record
-from kvstore.errors import InvalidArgument
+from kvstore.errors import InvalidArgument, StoreError
 from kvstore.values import check_item_size
 from kvstore.writes import Delete, Put, Update, Write, apply, key_of
 from kvstore_aurora.batch import transaction_sql
@@ -56,6 +59,20 @@ class _Failed(Exception):
 
 class _Again(Exception):
     """The run was rolled back for a reason that another run may not meet (a deadlock)."""
+
+
+class _Split(Exception):
+    """A shared upsert was refused (a value its column cannot hold): the next run gives each put
+    its own statement, so that the refusal names its operation."""
+
+
+class _Refused(Exception):
+    """The server refused step ``index``'s value (a column's type, length or constraint)."""
+
+    def __init__(self, index: int, error: psycopg.Error) -> None:
+        super().__init__(index)
+        self.index = index
+        self.error = error
 
 
 def step(
@@ -89,35 +106,47 @@ def _plain_put(op: Write) -> bool:
 
 
 def statements(
-    connection: Connection, ops: Sequence[tuple[AuroraDriver, Write]], checked: bool
-) -> tuple[list[tuple[bytes, list[Any]]], list[int]]:
-    """The run's statements (see the module's docstring), and for each the index of the
-    operation it stands for (of a shared upsert, its first put's)."""
-    plain: dict[int, list[int]] = {}  # id(driver) -> the indexes of its unconditional puts
+    connection: Connection,
+    ops: Sequence[tuple[AuroraDriver, Write]],
+    checked: bool,
+    share: bool = True,
+) -> tuple[list[tuple[bytes, list[Any]]], list[int], set[int]]:
+    """The run's statements (see the module's docstring; ``share``: the unconditional puts to
+    one table share one), for each the index of the operation it stands for (of a shared upsert,
+    its first put's), and the positions of the shared upserts. A value its column cannot hold
+    is ``InvalidArgument`` with the operation's ``index``."""
+    shared: dict[int, list[int]] = {}  # id(driver) -> the indexes of its unconditional puts
     for index, (driver, op) in enumerate(ops):
-        if _plain_put(op):
-            plain.setdefault(id(driver), []).append(index)
+        if share and _plain_put(op):
+            shared.setdefault(id(driver), []).append(index)
     found: list[tuple[bytes, list[Any]]] = []
     owners: list[int] = []
+    sharing: set[int] = set()
     for index, (driver, op) in enumerate(ops):
-        shared = plain.get(id(driver)) if _plain_put(op) else None
-        if shared is None or len(shared) == 1:
-            found.append(step(driver, connection, op, checked))
-        elif shared[0] == index:
-            found.append(_upsert_all(driver, connection, [ops[i][1] for i in shared]))
-        else:
-            continue
+        group = shared.get(id(driver)) if share and _plain_put(op) else None
+        try:
+            if group is None or len(group) == 1:
+                found.append(step(driver, connection, op, checked))
+            else:
+                assert isinstance(op, Put)
+                check_rows(driver._layout(connection), (op.record,))
+                if group[0] != index:
+                    continue
+                sharing.add(len(found))
+                found.append(_upsert_all(driver, connection, [ops[i][1] for i in group]))
+        except InvalidArgument as exc:
+            exc.index = index
+            raise
         owners.append(index)
-    return found, owners
+    return found, owners, sharing
 
 
 def _upsert_all(
     driver: AuroraDriver, connection: Connection, puts: list[Write]
 ) -> tuple[bytes, list[Any]]:
-    """One upsert of the records of ``puts`` (unconditional puts to ``driver``'s table), in key
-    order: concurrent transactions then lock their rows in one order."""
+    """One upsert of the records of ``puts`` (unconditional puts to ``driver``'s table, checked
+    by ``check_rows``), in key order: concurrent transactions then lock their rows in one order."""
     records = [op.record for op in puts if isinstance(op, Put)]
-    check_rows(driver._layout(connection), records)
     records.sort(key=operator.itemgetter(*driver.schema.id_fields))
     return driver.insert_sql(connection, many=True), [dumps(records)]
 
@@ -188,11 +217,13 @@ def _roll_back(connection: Connection, statement: str) -> None:
             connection.execute(statement, prepare=False)
 
 
-def _run(connection: Connection, ops: Sequence[tuple[AuroraDriver, Write]], checked: bool) -> None:
-    """One run of the transaction on ``connection``: ``_Failed`` or ``_Again`` when it rolled
-    back."""
+def _run(
+    connection: Connection, ops: Sequence[tuple[AuroraDriver, Write]], checked: bool, share: bool
+) -> None:
+    """One run of the transaction on ``connection``: ``_Failed``, ``_Again``, ``_Split`` or
+    ``_Refused`` when it rolled back."""
     # Every layout and statement first: a missing table fails before anything is sent.
-    steps, owners = statements(connection, ops, checked)
+    steps, owners, sharing = statements(connection, ops, checked, share)
     plan = _Preparing.of(connection)
     begin, commit, roll_back = transaction_sql(connection, "kvstore_transaction")
     pool = ops[0][0].pool
@@ -233,8 +264,14 @@ def _run(connection: Connection, ops: Sequence[tuple[AuroraDriver, Write]], chec
         raise _Again() from failed
     # The failing step: the first sent without a result, or the one whose sending raised.
     sent = next((i for i, cursor in enumerate(cursors) if cursor.pgresult is None), len(cursors))
-    if not isinstance(failed, pg.DivisionByZero) or sent >= len(steps):
+    if sent >= len(steps):
         raise failed
+    if not isinstance(failed, pg.DivisionByZero):
+        if not isinstance(failed, (pg.DataError, pg.IntegrityError)):
+            raise failed
+        if sent in sharing:
+            raise _Split() from failed
+        raise _Refused(owners[sent], failed) from failed
     index = owners[sent]
     driver, op = ops[index]
     raise _Failed(index, driver.current(connection, key_of(driver.schema, op)))
@@ -245,13 +282,16 @@ def run_transaction(owner: AuroraDriver, ops: Sequence[tuple[AuroraDriver, Write
     ``index`` for the first operation whose guard does not hold."""
 
     def run(connection: Connection) -> None:
-        checked = False
+        checked, share = False, True
         last: _Failed | None = None
         for _attempt in range(MAX_RUNS):
             try:
-                _run(connection, ops, checked)
+                _run(connection, ops, checked, share)
                 return
             except _Again:
+                continue
+            except _Split:
+                share = False
                 continue
             except _Failed as failure:
                 last = failure
@@ -276,6 +316,12 @@ def run_transaction(owner: AuroraDriver, ops: Sequence[tuple[AuroraDriver, Write
         owner.pool.run(run, retry=False)
     except psycopg.Error as exc:
         owner._mapped(exc, _kind_of(exc, ops))
+    except _Refused as refused:
+        try:
+            ops[refused.index][0]._mapped(refused.error)
+        except StoreError as error:
+            error.index = refused.index
+            raise
 
 
 def _kind_of(exc: psycopg.Error, ops: Sequence[tuple[AuroraDriver, Write]]) -> str | None:

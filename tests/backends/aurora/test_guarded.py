@@ -376,3 +376,41 @@ def test_transactions_failing_again_and_again_leave_the_connection_sound(
         {"id": "b", "n": 5},
         {"id": "held", "x": 1},
     ]
+
+
+def test_a_value_its_column_refuses_in_a_transaction_names_its_operation(
+    pg_settings: PostgresSettings,
+) -> None:
+    # A table a migration made: what the client checks (bigint) and what only the server knows
+    # (a length, a CHECK constraint), refused in a put alone, in a shared upsert, in an update.
+    kind = unique_kind("txcol")
+    with connect(pg_settings) as admin:
+        admin.execute(
+            f'CREATE TABLE "{kind}" (id text COLLATE "C" PRIMARY KEY, n bigint, '
+            "code varchar(3), qty bigint CHECK (qty >= 0), doc jsonb NOT NULL DEFAULT '{}')"
+        )
+    store = create_store(kind, backend="aurora", settings=pg_settings)
+    other = create_store(unique_kind("txother"), backend="aurora", settings=pg_settings)
+    other.ensure()
+    store.put({"id": "a", "qty": 1})
+    refused: list[tuple[Any, int]] = [
+        (lambda tx: tx.put(store, {"id": "b", "n": 1.5}), 1),
+        (lambda tx: tx.put(store, {"id": "b", "code": "abcd"}), 1),
+        (lambda tx: (tx.put(store, {"id": "b"}), tx.put(store, {"id": "c", "code": "abcd"})), 2),
+        (lambda tx: (tx.put(store, {"id": "c", "qty": -1}), tx.put(store, {"id": "b"})), 1),
+        (lambda tx: tx.update(store, {"id": "a", "qty": increment(-2)}), 1),
+        (lambda tx: tx.update(store, {"id": "a", "code": "abcd"}), 1),
+    ]
+
+    def block(add: Any) -> None:
+        with transaction() as tx:
+            tx.put(other, {"id": "first"})
+            add(tx)
+
+    for add, index in refused:
+        with pytest.raises(InvalidArgument) as info:
+            block(add)
+        assert info.value.index == index
+        assert kind in str(info.value)
+    assert other.find_all() == []
+    assert store.find_all() == [{"id": "a", "qty": 1}]
