@@ -39,6 +39,22 @@ CLIENT_VARIABLES = ("AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE", "AWS_PROFILE", "AWS_CO
 _lock = threading.Lock()  # a boto3 session is not thread-safe: one client or resource at a time
 
 
+class _Identity:
+    """An object compared by identity, and kept alive as long as this is (so its ``id`` is
+    never another's)."""
+
+    __slots__ = ("_held",)
+
+    def __init__(self, held: object) -> None:
+        self._held = held
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Identity) and other._held is self._held
+
+    def __hash__(self) -> int:
+        return id(self._held)
+
+
 class Connection:
     """Where a kind's table lives: the (lazily made, shared) client and the table-name prefix."""
 
@@ -50,7 +66,14 @@ class Connection:
         self._injected = client is not None
         self._session = session
         self._resource: Any = None
-        self._scope = ("dynamo", settings.endpoint_url, settings.region)
+        # An injected client or session is its own configuration: two of them may hold two
+        # accounts' credentials, which one TransactWriteItems cannot span.
+        injected = client if client is not None else session
+        self._scope: Hashable = (
+            ("dynamo", settings.endpoint_url, settings.region)
+            if injected is None
+            else ("dynamo", _Identity(injected))
+        )
 
     @property
     def table_prefix(self) -> str:
@@ -59,8 +82,9 @@ class Connection:
 
     @property
     def scope(self) -> Hashable:
-        """What drivers must share to write in one TransactWriteItems: the endpoint and region
-        (an injected client's own). Made once: a transaction asks for it at every operation."""
+        """What drivers must share to write in one TransactWriteItems: the endpoint and region,
+        or the injected client (or session) itself. Made once: a transaction asks for it at
+        every operation."""
         return self._scope
 
     @property

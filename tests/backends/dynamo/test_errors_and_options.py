@@ -21,9 +21,11 @@ from kvstore import (
     StoreError,
     create_store,
     increment,
+    transaction,
 )
 from kvstore.backend import _shared, forget
 from kvstore.testing import unique_kind
+from kvstore.transactions import Transaction
 from kvstore_dynamo import tables
 from kvstore_dynamo.client import client_key
 from kvstore_dynamo.settings import dynamo_settings
@@ -200,6 +202,29 @@ def test_a_call_too_wide_for_one_expression_is_invalid_argument_saying_so(
     with pytest.raises(InvalidArgument, match="too wide for one DynamoDB expression"):
         store.update({"id": "a", **changes})
     assert store.find({"id": "a"}) == {"id": "a"}
+
+
+def test_stores_on_two_injected_clients_share_no_transaction(moto_client: Any) -> None:
+    # Two clients may hold two accounts' credentials: one TransactWriteItems cannot span them.
+    other_client = boto3.client("dynamodb", region_name=REGION)
+    first, same, other = (
+        create_store(unique_kind(), backend="dynamo", client=c)
+        for c in (moto_client, moto_client, other_client)
+    )
+    for store in (first, same, other):
+        store.ensure()
+    with transaction() as tx:
+        tx.put(first, {"id": "a"})
+        tx.put(same, {"id": "b"})
+    tx = Transaction()
+    tx.put(first, {"id": "c"})
+    with pytest.raises(InvalidArgument, match="one backend and configuration"):
+        tx.put(other, {"id": "d"})
+    assert (first.find_all(), same.find_all(), other.find_all()) == (
+        [{"id": "a"}],
+        [{"id": "b"}],
+        [],
+    )
 
 
 def test_update_of_a_missing_key_is_not_found(client: Any) -> None:
