@@ -24,6 +24,7 @@ from kvstore.conditions import Condition, OneOf
 from kvstore.errors import InvalidArgument
 from kvstore.plan import Plan
 from kvstore.schema import fits_index_type
+from kvstore.values import normalize_value
 
 __all__ = ["MAX_CURSOR", "MAX_LIMIT", "Page", "check_limit", "decode_cursor", "encode_cursor"]
 
@@ -156,9 +157,15 @@ def decode_cursor(cursor: object, digest: str, plan: Plan) -> tuple[Any, ...]:
     fields = plan.order_fields
     if len(position) != len(fields):
         raise _refuse("it belongs to another query")
-    for value, key_type in zip(position, _order_types(plan), strict=True):
+    for value, key_type, field in zip(position, _order_types(plan), fields, strict=True):
         if not fits_index_type(value, key_type):
             raise _refuse("it belongs to another query")
+        try:
+            canonical = normalize_value(value, field)
+        except InvalidArgument:
+            canonical = None
+        if type(canonical) is not type(value) or canonical != value:  # never in a real cursor
+            raise _refuse("it was changed")
     return tuple(position)
 
 

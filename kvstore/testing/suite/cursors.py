@@ -122,6 +122,43 @@ class AbstractCursorTests(PageFixtures):
             with pytest.raises(InvalidArgument):
                 store.find_page({"team_id": "t1"}, limit=3, cursor=bad)
 
+    def test_a_forged_cursor_of_a_position_no_record_has_is_invalid(
+        self, make_store: QueryStoreFactory
+    ) -> None:
+        # The checksum only catches accidents: a cursor made with kvstore's own encoder, for the
+        # same query but at a position no stored record can hold, is refused too, the same on
+        # every backend.
+        import base64
+
+        from kvstore import pages
+
+        store = make_store(indexes=member_indexes(), **KEY)
+        store.put_many(
+            {"team_id": "t1", "seq": n, "grp": "g", "score": n, "lbl": "x", "name": f"n{n}"}
+            for n in range(3)
+        )
+        by_score, by_name = ({"grp": "g"}, [0, "t1", 0]), ({"lbl": "x"}, ["n0", "t1", 0])
+        forged: list[tuple[tuple[dict[str, Any], list[Any]], list[Any]]] = [
+            (by_score, [float("nan"), "t1", 1]),
+            (by_score, [float("inf"), "t1", 1]),
+            (by_score, [2.0, "t1", 1]),  # 2.0 reads back as the int 2
+            (by_score, [1e200, "t1", 1]),
+            (by_score, [1, "t\x00", 1]),
+            (by_name, ["n\x00", "t1", 1]),
+        ]
+        for (filters, real_position), position in forged:
+            real = store.find_page(filters, limit=1).cursor
+            assert real is not None
+            payload = base64.urlsafe_b64decode(real + "=" * (-len(real) % 4))
+            digest = payload[1:10].hex()  # after the version byte: the query's digest
+            # The same query at a real position continues: only the position is forged.
+            control = store.find_page(
+                filters, limit=2, cursor=pages.encode_cursor(digest, real_position)
+            )
+            assert [r["seq"] for r in control.records] == [1, 2]
+            with pytest.raises(InvalidArgument):
+                store.find_page(filters, limit=2, cursor=pages.encode_cursor(digest, position))
+
     def _other_filters_rejected(
         self, store: Any, filters: dict[str, Any], others: list[dict[str, Any]], order: list[str]
     ) -> None:
