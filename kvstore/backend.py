@@ -32,6 +32,7 @@ __all__ = [
     "Plan",
     "Record",
     "UnknownOption",
+    "changed_index",
     "missing_table",
     "shared",
     "write_behind",
@@ -215,6 +216,19 @@ def missing_table(kind: str, where: str, how: str | None = None) -> ConfigError:
     if how is None:
         return ConfigError(f"kind {kind!r} has no table in {where}: {ensure}")
     return ConfigError(f"kind {kind!r} has no table in {where}: {how}, or {ensure} in tests")
+
+
+def changed_index(
+    kind: str, index: str, found: Sequence[str] | None, declared: Sequence[str], where: str
+) -> ConfigError:
+    """The ``ConfigError`` of ``ensure()`` finding, under a declared index's name, an index on
+    other fields (``found``, when the backend can tell them) than the kind declares: it would
+    serve no read of the declared one."""
+    fields = "other fields" if found is None else repr(list(found))
+    return ConfigError(
+        f"kind {kind!r} has an index {index!r} on {fields} in {where}, but declares it on "
+        f"{list(declared)}: drop that index, or give the new one another name"
+    )
 
 
 class _Shared:

@@ -12,6 +12,7 @@ then the key columns, over the records that have its partition field.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
-from kvstore.backend import Driver, Index, KindSchema
+from kvstore.backend import Driver, Index, KindSchema, changed_index
 from kvstore.errors import ConfigError
 from kvstore.values import check_field_name, check_kind
 from kvstore_aurora.scaffold import init_migrations
@@ -38,6 +39,7 @@ __all__ = [
     "drop_kind_table",
     "ensure_table",
     "find_alembic_ini",
+    "index_comment_sql",
     "index_name",
     "index_sql",
     "init_migrations",
@@ -100,6 +102,38 @@ def index_sql(
     )
 
 
+_SIGNED = "kvstore index on "
+"""How an index's comment starts: then its fields, as JSON (what ``ensure()`` compares)."""
+
+
+def index_comment_sql(db_schema: str | None, kind: str, index: Index) -> sql.Composed:
+    """``COMMENT ON INDEX`` saying which fields the index is on (``ensure()`` refuses to take an
+    index of the same name on other fields for the declared one)."""
+    name = index_name(kind, index.name)
+    qualified = sql.Identifier(db_schema, name) if db_schema else sql.Identifier(name)
+    return sql.SQL("COMMENT ON INDEX {} IS {}").format(
+        qualified, sql.Literal(_SIGNED + json.dumps(list(index.fields)))
+    )
+
+
+def _index_fields(
+    connection: Connection, db_schema: str | None, kind: str, index: Index
+) -> tuple[str, ...] | None:
+    """The fields the existing index of ``index``'s name says it is on: ``None`` when there is
+    no such index, ``()`` when it says nothing (made by hand, or by an older kvstore)."""
+    name = index_name(kind, index.name)
+    qualified = sql.Identifier(db_schema, name) if db_schema else sql.Identifier(name)
+    row = connection.execute(
+        "SELECT to_regclass(%s) IS NOT NULL, obj_description(to_regclass(%s), 'pg_class')",
+        (qualified.as_string(connection),) * 2,
+        prepare=False,
+    ).fetchone()
+    if row is None or not row[0]:
+        return None
+    comment = row[1] or ""
+    return tuple(json.loads(comment[len(_SIGNED) :])) if comment.startswith(_SIGNED) else ()
+
+
 def ensure_table(connection: Connection, schema: KindSchema, db_schema: str | None) -> None:
     """Create ``schema``'s table in the default layout unless it exists, and its missing declared
     indexes (safe when racing).
@@ -144,8 +178,16 @@ def ensure_table(connection: Connection, schema: KindSchema, db_schema: str | No
             )
         key = list(zip(schema.id_fields, schema.key_types, strict=True))
         for index in schema.indexes:
+            found = _index_fields(connection, db_schema, schema.kind, index)
+            if found:
+                if found != index.fields:
+                    where = f"schema {db_schema or 'public'!r}"
+                    raise changed_index(schema.kind, index.name, found, index.fields, where)
+                continue
             kinds = column_kinds(layout, index)
             connection.execute(index_sql(table, schema.kind, key, index, kinds))
+            if found is None:
+                connection.execute(index_comment_sql(db_schema, schema.kind, index))
 
 
 def _column_type(sa: Any, name: str) -> Any:
@@ -245,6 +287,7 @@ def create_kind_index(
     table = sql.Identifier(schema, kind) if schema else sql.Identifier(kind)
     key = list(zip(fields, types, strict=True))
     op.execute(index_sql(table, kind, key, index, kinds).as_string(None))
+    op.execute(index_comment_sql(schema, kind, index).as_string(None))
 
 
 def drop_kind_index(op: Any, kind: str, index: Index | str, *, schema: str | None = None) -> None:

@@ -11,7 +11,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 
-from kvstore.backend import Conflict, Driver, Key, KindSchema, Plan, Record, missing_table
+from kvstore.backend import (
+    Conflict,
+    Driver,
+    Key,
+    KindSchema,
+    Plan,
+    Record,
+    changed_index,
+    missing_table,
+)
 from kvstore.errors import InvalidArgument
 from kvstore.records import copy_record
 from kvstore.writes import Check, Update, Write, apply, key_of
@@ -23,6 +32,8 @@ PAGE_SIZE = 100
 
 _lock = threading.RLock()
 _tables: dict[str, dict[Key, Record]] = {}
+_indexes: dict[str, dict[str, tuple[str, ...]]] = {}
+"""The fields of each kind's indexes, as ``ensure()`` first made them."""
 
 
 class MemoryDriver(Driver):
@@ -44,8 +55,14 @@ class MemoryDriver(Driver):
         return table
 
     def ensure(self) -> None:
+        kind = self.schema.kind
         with _lock:
-            _tables.setdefault(self.schema.kind, {})
+            made = _indexes.setdefault(kind, {})
+            for index in self.schema.indexes:
+                found = made.setdefault(index.name, index.fields)
+                if found != index.fields:
+                    raise changed_index(kind, index.name, found, index.fields, "memory")
+            _tables.setdefault(kind, {})
 
     def _selected(self, plan: Plan) -> list[Key]:
         """The keys of the records ``plan`` selects, in its order, after its start, at most its

@@ -18,7 +18,18 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, NamedTuple, TypeVar
 
-from kvstore.backend import Conflict, Driver, Key, KindSchema, Plan, Record, missing_table, shared
+from kvstore.backend import (
+    Conflict,
+    Driver,
+    Index,
+    Key,
+    KindSchema,
+    Plan,
+    Record,
+    changed_index,
+    missing_table,
+    shared,
+)
 from kvstore.backends.sqlite.errors import is_busy, map_exceptions
 from kvstore.backends.sqlite.settings import sqlite_path
 from kvstore.backends.sqlite.sql import (
@@ -197,10 +208,22 @@ class SqliteDriver(Driver):
         ]
 
         def run(connection: sqlite3.Connection) -> None:
+            for index, statement in zip(self.schema.indexes, statements[1:], strict=True):
+                self._check_index(connection, index, statement)
             for statement in statements:
                 connection.execute(statement)
 
         self._transaction(run, create=True)
+
+    def _check_index(self, connection: sqlite3.Connection, index: Index, statement: str) -> None:
+        """``ConfigError`` when an index of ``index``'s name exists on other fields (sqlite keeps
+        each index's ``CREATE`` statement, as written, less ``IF NOT EXISTS``)."""
+        name = f"{self.schema.kind}__{index.name}"
+        row = connection.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (name,)
+        ).fetchone()
+        if row is not None and row[0] != statement.replace(" IF NOT EXISTS", "", 1):
+            raise changed_index(self.schema.kind, index.name, None, index.fields, self.path)
 
     def _pages(self, plan: Plan) -> Iterator[list[tuple[int, Record]]]:
         """``(rowid, record)`` of the rows the plan selects, a page per lock hold: by rowid for

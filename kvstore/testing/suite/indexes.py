@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from kvstore import (  # type: ignore[attr-defined, unused-ignore]
+    ConfigError,
     Index,
     InvalidArgument,
     MultipleFound,
@@ -112,6 +113,18 @@ class AbstractIndexTests(StoreFixtures):
             wanted = select(USERS, filters, ["id"])
             assert wanted, filters
             assert store.find_all(build(filters)) == wanted, filters
+
+    def test_ensure_refuses_an_index_of_the_same_name_on_other_fields(
+        self, make_store: QueryStoreFactory
+    ) -> None:
+        first = make_store(indexes=[Index("by_x", "email")])
+        first.put({"id": "a", "email": "ada@example.com", "team": "t1"})
+        changed = make_store(kind=first.kind, ensure=False, indexes=[Index("by_x", "team")])
+        with pytest.raises(ConfigError, match="by_x"):
+            changed.ensure()
+        # The same declaration again is fine, and the index still serves its reads.
+        make_store(kind=first.kind, indexes=[Index("by_x", "email")])
+        assert first.find({"email": "ada@example.com"})["id"] == "a"
 
     # -- explain --------------------------------------------------------------------------------
 
