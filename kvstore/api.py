@@ -4,7 +4,7 @@ records are the ``TypedDict`` ``User`` (``create_store(..., record_type=User)``)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ class Store(Protocol[R]):
         """Delete the expired records (a kind with a ``ttl_field``); return how many."""
         ...
 
-    def iter_all(self, filters: Mapping[str, Any] = ...) -> Iterator[R]:
+    def iter_all(self, filters: Mapping[str, Any] = ...) -> Generator[R, None, None]:
         """Stream the matching records page by page, in unspecified order."""
         ...
 

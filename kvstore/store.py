@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -284,13 +284,13 @@ class RecordStore:
         ``'scan'`` (decided from the filters and the declared key and indexes; no I/O)."""
         return plan_read(self._schema, self._filters(filters)).explain()
 
-    def iter_all(self, filters: Mapping[str, Any] = NO_FILTERS) -> Iterator[Record]:
+    def iter_all(self, filters: Mapping[str, Any] = NO_FILTERS) -> Generator[Record, None, None]:
         """Stream the matching records page by page, in unspecified order.
 
         The filters are checked at the call, not at the first ``next()``.
         """
         records = self._select(self._plan(self._filters(filters)))
-        return map(self._validate, records) if self._validate is not None else records
+        return generator(map(self._validate, records) if self._validate is not None else records)
 
     def find_page(
         self,
@@ -551,3 +551,8 @@ class RecordStore:
     def native(self) -> Any:
         """The backend's own handles (not portable)."""
         return self._driver.native()
+
+
+def generator(records: Iterator[Record]) -> Generator[Record, None, None]:
+    """``records`` as a generator (``close()`` included), as the contract promises ``iter_all``."""
+    yield from records

@@ -24,7 +24,7 @@ import functools
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
@@ -58,6 +58,7 @@ from kvstore.store import (
     Record,
     RecordStore,
     Validator,
+    generator,
     iterable_argument,
 )
 from kvstore.values import check_field_name
@@ -327,10 +328,10 @@ class MigratingStore:
         """How a read with ``filters`` is served (no I/O)."""
         return self._first.explain(filters)
 
-    def iter_all(self, filters: Mapping[str, Any] = NO_FILTERS) -> Iterator[Record]:
+    def iter_all(self, filters: Mapping[str, Any] = NO_FILTERS) -> Generator[Record, None, None]:
         """Stream the matching records of the authoritative side, in unspecified order."""
         records = self._first.iter_all(filters)
-        return map(self._validate, records) if self._validate is not None else records
+        return generator(map(self._validate, records)) if self._validate is not None else records
 
     def find_page(
         self,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 
 from kvstore import InvalidArgument, Store
@@ -25,12 +27,21 @@ class AbstractPagingTests(StoreFixtures):
     def test_iter_all_yields_every_record_exactly_once(self, make_store: StoreFactory) -> None:
         store, ids = self._fill(make_store)
         stream = store.iter_all()
-        assert iter(stream) is stream  # a generator / iterator, not a list
+        assert inspect.isgenerator(stream)  # a generator, as the contract says: not a list
         seen = keys(stream)
         assert len(seen) == len(ids)
         assert sorted(seen) == ids
         odd = keys(store.iter_all({"odd": True}))
         assert sorted(odd) == ids[1::2]
+
+    def test_iter_all_stops_when_closed(self, make_store: StoreFactory) -> None:
+        store, ids = self._fill(make_store)
+        for filters in ({}, {"odd": True}, {"id": ids[0]}):
+            stream = store.iter_all(filters)
+            first = next(stream)
+            assert first["id"] in ids
+            stream.close()
+            assert list(stream) == []
 
     def test_iter_all_checks_its_filters_when_called(self, make_store: StoreFactory) -> None:
         store = make_store()
