@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Hashable, Sequence
+from decimal import Context, Decimal
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -40,7 +41,7 @@ from kvstore.conditions import Absent, Exists
 from kvstore.errors import BackendUnavailable, InvalidArgument, StoreError
 from kvstore.plan import Conditions
 from kvstore.writes import Delete, Guard, Put, Update, Write, key_of, merged
-from kvstore_dynamo.codec import Item, from_item, key_item, to_item
+from kvstore_dynamo.codec import Item, from_item, key_item, to_attribute, to_item
 from kvstore_dynamo.errors import error_code, error_message, retried, validation_error
 from kvstore_dynamo.expressions import (
     Expression,
@@ -54,6 +55,8 @@ from kvstore_dynamo.retries import once
 __all__ = ["Writer", "repeatable", "transact", "transact_items"]
 
 _FAILED = "ConditionalCheckFailedException"
+_EXACT = Context(prec=200)
+"""Exact sums of two valid numbers (as DynamoDB's ``ADD`` computes them)."""
 
 
 def _old(exc: ClientError) -> Record | None:
@@ -152,10 +155,13 @@ class Writer:
             response = self._send_update(client, op, key, exact=True)
         old: Item = response.get("Attributes") or {}
         try:
-            return merged(self.schema, op, from_item(old))
+            record = merged(self.schema, op, from_item(old))
         except InvalidArgument:
             self._restore(client, key, old, op)
             raise
+        if op.increments:
+            self._normalise(client, key, old, op, record)
+        return record
 
     def _send_update(self, client: Any, op: Update, key: Item, *, exact: bool) -> dict[str, Any]:
         """One UpdateItem of ``op`` asking for ``ALL_OLD`` (``exact``: ``increment_checks``)."""
@@ -199,6 +205,37 @@ class Writer:
                 "it or not (the record is gone either way)"
             ) from exc
         return 1
+
+    def _normalise(self, client: Any, key: Item, old: Item, op: Update, record: Record) -> None:
+        """Store each increment's sum as ``record`` has it, normalised, where ``ADD`` stored the
+        exact sum with more digits than a double holds (``2**53 + 0.5``): the server's filters
+        and later increments must see the value a read returns. Only while the field still
+        holds that exact sum (a later write stores its own result)."""
+        wrong = {}
+        for field, amount in op.increments.items():
+            stored = old.get(field, {}).get("N", "0")
+            exact = _EXACT.add(Decimal(stored), Decimal(to_attribute(amount)["N"]))
+            if exact != Decimal(to_attribute(record[field])["N"]):
+                wrong[field] = exact
+        if not wrong:
+            return
+        expr = Expression()
+        sets = ", ".join(f"{expr.name(f)} = {expr.value(record[f])}" for f in wrong)
+        held = " AND ".join(
+            f"{expr.name(f)} = {expr.attribute({'N': format(exact, 'f')})}"
+            for f, exact in wrong.items()
+        )
+        try:
+            client.update_item(
+                TableName=self.table,
+                Key=key,
+                UpdateExpression=f"SET {sets}",
+                ConditionExpression=held,
+                **expr.params(),
+            )
+        except ClientError as exc:
+            if error_code(exc) != _FAILED:  # a write since then stored its own result
+                raise
 
     def _restore(self, client: Any, key: Item, old: Item, op: Update) -> None:
         """Put the fields ``op`` touched back as they were in ``old`` (undoing an update the

@@ -41,6 +41,9 @@ SUMS: list[tuple[Number, Number]] = [
     (INT64_MAX - 1, 1),
     (INT64_MIN + 1, -1),
     (1.5e-130, -1.5e-130),
+    (2**53, 0.5),  # more digits than a double holds: stored as the double nearest, an int
+    (1e16, 0.5),
+    (12345678901234567, 0.25),
 ]
 """(stored, n) pairs whose sum is valid; the expected result is computed by ``exact_sum``."""
 
@@ -134,6 +137,8 @@ class AbstractIncrementTests(StoreFixtures):
         expected = {"id": "a", "v": exact_sum(stored, n)}
         assert typed(store.update({"id": "a", "v": kvstore.increment(n)})) == typed(expected)
         assert typed(store.find({"id": "a"})) == typed(expected)
+        # Stored as read: a filter (evaluated by the server) finds it by its normalised value.
+        assert typed(store.find_all({"v": expected["v"]})) == typed([expected])
 
     def test_three_plus_a_half_and_three_plus_one_point_zero(
         self, make_store: StoreFactory

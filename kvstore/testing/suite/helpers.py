@@ -37,11 +37,14 @@ def typed(value: Any) -> Any:
 
 
 def normalised(value: int | float | Decimal) -> int | float:
-    """A number as part 1 says it reads back: integral within int64 as ``int``, else ``float``."""
+    """A number as part 1 says it reads back: integral within int64 as ``int``, else ``float``
+    (the double nearest it, as an ``int`` when that double is integral within int64: a value
+    reads back as itself)."""
     exact = Decimal(value)
     if exact == exact.to_integral_value() and -(2**63) <= exact < 2**63:
         return int(exact)
-    return float(exact)
+    double = float(exact)
+    return int(double) if double.is_integer() and -(2**63) <= double < 2**63 else double
 
 
 def keys(records: Iterable[Mapping[str, Any]], field: str = "id") -> list[Any]:
