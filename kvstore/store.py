@@ -249,12 +249,12 @@ class RecordStore:
 
     def _in_plan(self, field: str, values: Iterable[Any]) -> Plan | None:
         name, wanted = prepare_in(field, values, self._schema)
-        self._check_served_in(name)
+        self.check_served_in(name)
         if not wanted.values and not wanted.absent:
             return None
         return plan_in(self._schema, name, wanted, self._live())
 
-    def _check_served_in(self, field: str) -> None:
+    def check_served_in(self, field: str) -> None:
         """``OperationRejected`` when ``find_in``/``remove_in`` on ``field`` would scan a store
         opened with ``scan=False`` (whatever the values, none included)."""
         schema = self._schema
@@ -540,7 +540,7 @@ class RecordStore:
     def remove_in(self, field: str, values: Iterable[Any]) -> int:
         """Delete records whose ``field`` equals one of ``values``; return how many."""
         check_field_name(field)
-        self._check_served_in(field)
+        self.check_served_in(field)
         removed = 0
         for chunk in chunked_by_size(iterable_argument(values, "values"), CHUNK_SIZE, CHUNK_BYTES):
             plan = self._in_plan(field, chunk)

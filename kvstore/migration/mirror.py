@@ -3,7 +3,10 @@
 Without a ``version_field`` a second write is a plain put (or delete) of the key. With one, it
 happens only when it does not go back in version: the put of a record of version ``v`` only when
 the other side's record has no version or one of at most ``v``; the delete of a record of version
-``v`` likewise. When the other side holds a higher version, its record came from a later write
+``v`` likewise. Two writes of one version meet only when processes at old-first and new-first
+stages (a fleet rolling from ``shadow`` to ``live``, or back) write a key at once: the new side's
+record wins that tie, so a second write toward the new side needs a lower version there (or the
+very record it writes), and one toward the old side takes an equal one. When the other side holds a higher version, its record came from a later write
 (whose own second write has landed or is coming: nothing to do), or from a key that was removed and
 created again (versions start again at 1; the authoritative side then holds a lower version than
 the other side): the key is then made equal to the authoritative side's current record
@@ -17,9 +20,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kvstore.conditions import Absent, Le, is_number
+from kvstore.conditions import Absent, Le, Lt, is_number
 from kvstore.errors import StoreError
-from kvstore.reconcile import SKIPPED, now_for, read_keys, sync_keys
+from kvstore.reconcile import SKIPPED, now_for, read_keys, same_record, sync_keys
 from kvstore.schema import Key
 from kvstore.store import RecordStore
 from kvstore.writes import Conflict, Delete, Guard, Put, Write, is_live
@@ -49,13 +52,17 @@ def _guarded(
     key: Key,
     version: int,
     make: Callable[[Guard], Write],
+    written: Record | None,
+    toward_new: bool,
 ) -> None:
     """Write ``make(guard)`` to ``second`` when its record at ``key`` has no version or one of at
-    most ``version``; when it has a higher one, repair the key from ``first``."""
+    most ``version`` (``toward_new``: below ``version``, unless it is ``written``, the record the
+    write leaves or removes); when it has a higher one, repair the key from ``first``."""
     schema = second.schema
     field = schema.version_field
     assert field is not None
-    checks: tuple[tuple[str, Any], ...] = ((field, Le(version)),)
+    below = Lt(version) if toward_new else Le(version)
+    checks: tuple[tuple[str, Any], ...] = ((field, below),)
     for attempt in range(ATTEMPTS):
         _backoff(attempt)
         now = now_for(schema)
@@ -78,24 +85,37 @@ def _guarded(
                 return
             resync(first, second, key, current)
             return
+        elif toward_new and stored == version and not same_record(current, written):
+            return  # a tie with a write of the new side first: its second write brings it over
         else:
             checks = ((field, Le(version)),)
     raise StoreError(f"the record of {schema.kind} key {key!r} kept changing on the second side")
 
 
-def mirror_put(first: RecordStore, second: RecordStore, record: Record) -> None:
-    """Put ``record``, as the authoritative side (``first``) stored it, on ``second``."""
+def mirror_put(
+    first: RecordStore, second: RecordStore, record: Record, toward_new: bool = True
+) -> None:
+    """Put ``record``, as the authoritative side (``first``) stored it, on ``second`` (the new
+    side, or with ``toward_new=False`` the old one)."""
     schema = second.schema
     field = schema.version_field
     if field is None:
         second.driver.write(Put(record))
         return
     version = record.get(field, 0)
-    _guarded(first, second, schema.key_of(record), version, lambda guard: Put(record, guard))
+
+    def make(guard: Guard) -> Write:
+        return Put(record, guard)
+
+    _guarded(first, second, schema.key_of(record), version, make, record, toward_new)
 
 
 def mirror_delete(
-    first: RecordStore, second: RecordStore, key: Key, removed: Record | None
+    first: RecordStore,
+    second: RecordStore,
+    key: Key,
+    removed: Record | None,
+    toward_new: bool = True,
 ) -> None:
     """Delete ``key`` on ``second``, as the authoritative side removed ``removed`` there (read
     before its removal; ``None`` when unknown)."""
@@ -108,7 +128,7 @@ def mirror_delete(
     def make(guard: Guard) -> Write:
         return Delete(key, guard)
 
-    _guarded(first, second, key, version, make)
+    _guarded(first, second, key, version, make, removed, toward_new)
 
 
 def resync(first: RecordStore, second: RecordStore, key: Key, seen: Record | None = None) -> None:

@@ -246,7 +246,8 @@ class MigratingStore:
         second = self._second
         if second is not None:
             key = self.schema.key_of(record)
-            self._second_write(operation, key, mirror_put, self._first, second, record)
+            toward_new = not self._stage.new_first
+            self._second_write(operation, key, mirror_put, self._first, second, record, toward_new)
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -390,6 +391,7 @@ class MigratingStore:
         """Remove each of ``records`` (read from the authoritative side) while it still matches
         ``checks``, and mirror each removal; how many were removed."""
         first, second = self._first, self._second
+        toward_new = not self._stage.new_first
         schema = first.schema
         removed = 0
         for record in records:
@@ -406,7 +408,9 @@ class MigratingStore:
                     continue
             removed += 1
             if second is not None:
-                self._second_write(operation, key, mirror_delete, first, second, key, record)
+                self._second_write(
+                    operation, key, mirror_delete, first, second, key, record, toward_new
+                )
         return removed
 
     @_writing
@@ -428,6 +432,7 @@ class MigratingStore:
         if self._second is None:
             return self._first.remove_in(field, values)
         check_field_name(field)
+        self._first.check_served_in(field)
         removed = 0
         for chunk in chunked_by_size(iterable_argument(values, "values"), *_CHUNK):
             prepare_in(field, chunk, self.schema)  # the whole chunk checked before any removal
@@ -471,6 +476,7 @@ class MigratingStore:
         """``put`` each record, a checked chunk at a time, each chunk mirrored; return the
         number of distinct keys written (records are stored as given, versions unchecked)."""
         first, second = self._first, self._second
+        toward_new = not self._stage.new_first
         schema = first.schema
         written: set[Key] = set()
         for chunk in chunked_by_size(iterable_argument(records, "records"), *_CHUNK):
@@ -497,7 +503,7 @@ class MigratingStore:
                 continue
             for key, record in batch.items():
                 stored = prepare_record(record, schema)
-                self._second_write("put_many", key, mirror_put, first, second, stored)
+                self._second_write("put_many", key, mirror_put, first, second, stored, toward_new)
         return len(written)
 
     # -- transactions -----------------------------------------------------------------------------
@@ -537,7 +543,10 @@ class MigratingStore:
         if isinstance(op, Put):
             record = op.record
             key = self.schema.key_of(record)
-            return lambda: self._second_write("transaction", key, mirror_put, first, second, record)
+            toward_new = not self._stage.new_first
+            return lambda: self._second_write(
+                "transaction", key, mirror_put, first, second, record, toward_new
+            )
         key = op.key
         return lambda: self._second_write("transaction", key, resync, first, second, key)
 

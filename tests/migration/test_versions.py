@@ -95,3 +95,30 @@ def test_a_second_write_older_than_the_second_sides_record_is_not_written(
     mirror_put(store.old, store.new, {"id": "b", "n": 1, "v": 1})
     assert store.new.find({"id": "b"}) == {"id": "b", "n": 1, "v": 1}
     assert events == []
+
+
+@pytest.mark.parametrize("new_side_first", [True, False])
+def test_old_first_and_new_first_writers_of_one_version_converge_on_the_new_sides_record(
+    tmp_path: Any, events: list[MigrationEvent], new_side_first: bool
+) -> None:
+    # A fleet rolling from shadow (old first) to live (new first): two processes update one key
+    # at once, each side takes its own write to v2, then both second writes land.
+    from kvstore.migration.mirror import mirror_put
+
+    kind = unique_kind()
+    path = str(tmp_path / "new.sqlite3")
+    shadow, live = _store(kind, "shadow", path), _store(kind, "live", path)
+    shadow.put({"id": "a", "x": 0})
+    from_shadow = shadow.old.update({"id": "a", "x": "shadow"})  # its first write, on old
+    from_live = live.new.update({"id": "a", "x": "live"})  # its first write, on new
+    assert from_shadow["v"] == from_live["v"] == 2
+    toward_new = lambda: mirror_put(shadow.old, shadow.new, from_shadow)  # noqa: E731
+    toward_old = lambda: mirror_put(live.new, live.old, from_live, toward_new=False)  # noqa: E731
+    for second_write in (toward_old, toward_new) if new_side_first else (toward_new, toward_old):
+        second_write()
+    assert shadow.old.find({"id": "a"}) == shadow.new.find({"id": "a"}) == from_live
+    # A second write sent again (its answer lost) finds its own record there: nothing to do.
+    mirror_put(live.new, live.old, from_live, toward_new=False)
+    mirror_put(shadow.old, shadow.new, from_live)
+    assert shadow.old.find({"id": "a"}) == shadow.new.find({"id": "a"}) == from_live
+    assert events == []
