@@ -103,9 +103,12 @@ def _port(value: str | None, variable: str) -> int:
     if not value:
         return 5432
     try:
-        return int(value)
+        port = int(value)
     except ValueError:
-        raise ConfigError(f"{variable} must be a port number, not {value!r}") from None
+        port = 0
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"{variable} must be a port number (1 to 65535), not {value!r}")
+    return port
 
 
 def _seconds(text: str, variable: str, default: float) -> float:
@@ -157,7 +160,11 @@ def _region(env: Mapping[str, str], host: str | None) -> str | None:
 def _parse_url(url: str) -> dict[str, str]:
     """Every libpq parameter of ``url``, parsed by libpq (``ConfigError`` for a bad one; the
     message never holds the URL's password)."""
-    if urlsplit(url).scheme not in ("postgresql", "postgres"):
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # "Invalid IPv6 URL" and the like
+        raise ConfigError(f"DATABASE_URL is not a valid URL: {exc}") from None
+    if parts.scheme not in ("postgresql", "postgres"):
         raise ConfigError("DATABASE_URL must be a postgresql:// URL")
     try:
         from psycopg import conninfo
@@ -171,7 +178,7 @@ def _parse_url(url: str) -> dict[str, str]:
         parsed = conninfo.conninfo_to_dict(url)
     except psycopg.Error as exc:
         text = " ".join(str(exc).split())
-        password = urlsplit(url).password
+        password = parts.password
         if password:
             text = text.replace(password, "***")
         raise ConfigError(f"DATABASE_URL is not a valid libpq URL: {text}") from None

@@ -43,9 +43,12 @@ def test_db_port_defaults_to_5432() -> None:
     assert postgres_settings({"DB_HOST": "h"}).port == 5432
 
 
-def test_a_bad_port_is_a_config_error() -> None:
+@pytest.mark.parametrize("port", ["eighty", "0", "-1", "65536", "99999"])
+def test_a_bad_port_is_a_config_error(port: str) -> None:
     with pytest.raises(ConfigError, match="DB_PORT"):
-        postgres_settings(DB_VARS | {"DB_PORT": "eighty"})
+        postgres_settings(DB_VARS | {"DB_PORT": port})
+    with pytest.raises(ConfigError, match="port"):
+        postgres_settings({"DATABASE_URL": f"postgresql://u@h:{port}/db"})
 
 
 def test_sls_stage_local_uses_the_local_db_variables() -> None:
@@ -86,6 +89,12 @@ def test_database_url_wins_over_the_variables(stage: str) -> None:
 def test_database_url_must_be_postgresql() -> None:
     with pytest.raises(ConfigError):
         postgres_settings({"DATABASE_URL": "mysql://h/db"})
+
+
+def test_a_malformed_url_is_a_config_error_without_the_password() -> None:
+    with pytest.raises(ConfigError, match="not a valid URL") as info:
+        postgres_settings({"DATABASE_URL": "postgresql://u:s3cret-db@[::1/db"})
+    assert "s3cret" not in str(info.value)
 
 
 def test_db_schema_names_the_schema() -> None:
