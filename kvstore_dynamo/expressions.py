@@ -168,7 +168,11 @@ def _equal(expr: Expression, field: str, value: Any, guard: bool) -> tuple[str, 
             tags = [_tag(value), next(iter(members))]
             return _any([expr.type_of(field, tag) for tag in tags]), False
         return expr.type_of(field, _tag(value)), False
-    if type(value) is str:  # a string equals only a string, on DynamoDB and on moto alike
+    kind = type(value)
+    if kind is str or kind is float or (kind is int and value not in (0, 1)):
+        # Equal only to the same type, on DynamoDB and on moto alike (moto takes true for 1 and
+        # false for 0: those, and booleans, test the type too). One operator a field keeps a
+        # wide record's guard within an expression's 300 (``kvstore.reconcile.unchanged``).
         return f"{name} = {expr.value(value)}", True
     return _all([expr.type_of(field, _tag(value)), f"{name} = {expr.value(value)}"]), True
 

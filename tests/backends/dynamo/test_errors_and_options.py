@@ -204,6 +204,30 @@ def test_a_call_too_wide_for_one_expression_is_invalid_argument_saying_so(
     assert store.find({"id": "a"}) == {"id": "a"}
 
 
+@pytest.mark.parametrize(("fields", "version_field"), [(120, None), (300, "v")])
+def test_a_copy_brings_a_wide_stale_record_in_line(
+    dynamodb_local: Any, fields: int, version_field: str | None
+) -> None:
+    # The copy's guard (the target still as read) must fit one expression (4 KB, 300
+    # operators): a field is one operator; with a version_field the version alone is the guard.
+    from kvstore.copying import copy_records
+
+    kind = unique_kind()
+    source = create_store(kind, backend="memory", version_field=version_field)
+    target = create_store(
+        kind,
+        backend="dynamo",
+        client=local_client(dynamodb_local.endpoint),
+        version_field=version_field,
+    )
+    source.ensure()
+    target.ensure()
+    target.driver.put_many([{"id": "a", **{f"f{i}": i for i in range(fields)}, "v": 1}])
+    source.driver.put_many([{"id": "a", **{f"f{i}": -i for i in range(fields)}, "v": 2, "x": 1}])
+    copy_records(source, target)
+    assert target.find({"id": "a"}) == source.find({"id": "a"})
+
+
 def test_stores_on_two_injected_clients_share_no_transaction(moto_client: Any) -> None:
     # Two clients may hold two accounts' credentials: one TransactWriteItems cannot span them.
     other_client = boto3.client("dynamodb", region_name=REGION)
