@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any, NamedTuple, TypeVar
 
+from kvstore.errors import NotFound
 from kvstore.schema import KindSchema
 from kvstore.values import same_value
 
@@ -155,6 +156,11 @@ def compare(schema: KindSchema, first: Answer, second: Answer) -> Difference | N
         if type(first.error) is type(second.error):
             return None
         error = second.error if second.error is not None else first.error
+        found = first.value if second.error is not None else second.value
+        if isinstance(error, NotFound) and isinstance(found, dict):
+            # A find of a record only one side has: every field of it, as find_all says.
+            key = schema.key_filters(schema.key_of(found))
+            return Difference(key, tuple(sorted(found)), type(error).__name__)
         return Difference(None, (), type(error).__name__)
     a, b = first.value, second.value
     if isinstance(a, dict) and isinstance(b, dict):

@@ -41,16 +41,18 @@ def test_records_changed_behind_the_stores_back_are_reported(
     assert store.find_in("n", [3, 4]) == store.old.find_in("n", [3, 4])
     with pytest.raises(NotFound):
         store.find({"id": "nope"})  # both say NotFound: no mismatch
+    assert store.find({"id": "r3"})["n"] == 3  # only the old side has it: every field named
     assert _mismatches(events) == [
         ("find", {"id": "r1"}, ("extra", "secret"), None),
         ("find_all", {"id": "r1"}, ("extra", "id", "n", "secret"), None),
         ("count", None, (), None),
         ("find_in", {"id": "r3"}, ("id", "n", "secret"), None),
+        ("find", {"id": "r3"}, ("id", "n", "secret"), "NotFound"),
     ]
     counts = migration_stats()[store.kind]["shadow"]
-    assert counts == {"compared": 6, "mismatches": 4, "second_write_failures": 0}
+    assert counts == {"compared": 7, "mismatches": 5, "second_write_failures": 0}
     lines = [r.getMessage() for r in caplog.records if r.name == "kvstore.migration"]
-    assert len(lines) == 4
+    assert len(lines) == 5
     assert "fields extra, secret" in lines[0]
     assert all(SECRET not in line for line in lines)
 
