@@ -15,7 +15,7 @@ from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Protocol, TypeVar
 
-from kvstore.errors import ConfigError, InvalidArgument, StoreError
+from kvstore.errors import ConfigError, InvalidArgument, StoreError, changed_index
 from kvstore.plan import Plan
 from kvstore.schema import Index, Key, KindSchema
 from kvstore.writes import Conflict, Write
@@ -33,6 +33,7 @@ __all__ = [
     "Record",
     "UnknownOption",
     "changed_index",
+    "keep_indexes",
     "missing_table",
     "shared",
     "write_behind",
@@ -218,17 +219,14 @@ def missing_table(kind: str, where: str, how: str | None = None) -> ConfigError:
     return ConfigError(f"kind {kind!r} has no table in {where}: {how}, or {ensure} in tests")
 
 
-def changed_index(
-    kind: str, index: str, found: Sequence[str] | None, declared: Sequence[str], where: str
-) -> ConfigError:
-    """The ``ConfigError`` of ``ensure()`` finding, under a declared index's name, an index on
-    other fields (``found``, when the backend can tell them) than the kind declares: it would
-    serve no read of the declared one."""
-    fields = "other fields" if found is None else repr(list(found))
-    return ConfigError(
-        f"kind {kind!r} has an index {index!r} on {fields} in {where}, but declares it on "
-        f"{list(declared)}: drop that index, or give the new one another name"
-    )
+def keep_indexes(made: dict[str, tuple[str, ...]], schema: KindSchema, where: str) -> None:
+    """``ensure()``'s index check for a backend that keeps its indexes' fields itself (in
+    memory): remember each declared index's fields in ``made`` (the kind's, by index name),
+    ``ConfigError`` when one of the same name was made on other fields."""
+    for index in schema.indexes:
+        found = made.setdefault(index.name, index.fields)
+        if found != index.fields:
+            raise changed_index(schema.kind, index.name, found, index.fields, where)
 
 
 class _Shared:

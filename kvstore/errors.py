@@ -18,6 +18,7 @@ name becomes a plain ``StoreError`` whose ``__cause__`` is the original.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "NotFound",
     "OperationRejected",
     "StoreError",
+    "changed_index",
 ]
 
 
@@ -100,3 +102,16 @@ class BackendUnavailable(StoreError, ConnectionError):
     """The server cannot be reached, timed out, dropped the connection, or throttles us."""
 
     code = "BACKEND_UNAVAILABLE"
+
+
+def changed_index(
+    kind: str, index: str, found: Sequence[str] | None, declared: Sequence[str], where: str
+) -> ConfigError:
+    """The ``ConfigError`` of ``ensure()`` finding, under a declared index's name, an index on
+    other fields (``found``, when the backend can tell them) than the kind declares: it would
+    serve no read of the declared one."""
+    fields = "other fields" if found is None else repr(list(found))
+    return ConfigError(
+        f"kind {kind!r} has an index {index!r} on {fields} in {where}, but declares it on "
+        f"{list(declared)}: drop that index, or give the new one another name"
+    )

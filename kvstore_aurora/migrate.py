@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
-from kvstore.backend import Driver, Index, KindSchema, changed_index
-from kvstore.errors import ConfigError
+from kvstore.backend import Driver, Index, KindSchema
+from kvstore.errors import ConfigError, changed_index
 from kvstore.values import check_field_name, check_kind
 from kvstore_aurora.scaffold import init_migrations
 from kvstore_aurora.settings import PostgresSettings, postgres_settings, resolve

@@ -9,7 +9,16 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
-from kvstore.backend import Driver, Key, KindSchema, Plan, Record, UnknownOption, missing_table
+from kvstore.backend import (
+    Driver,
+    Key,
+    KindSchema,
+    Plan,
+    Record,
+    UnknownOption,
+    keep_indexes,
+    missing_table,
+)
 from kvstore.errors import InvalidArgument
 from kvstore.writes import Check, Conflict, Put, Update, Write, apply, key_of
 
@@ -22,6 +31,7 @@ class TinyDriver(Driver):
     """
 
     tables: ClassVar[dict[str, dict[Key, Record]]] = {}
+    indexes: ClassVar[dict[str, dict[str, tuple[str, ...]]]] = {}
     lock = threading.RLock()
     batch_size = 3  # small, so batch calls really work in several chunks
 
@@ -44,6 +54,7 @@ class TinyDriver(Driver):
 
     def ensure(self) -> None:
         with self.lock:
+            keep_indexes(self.indexes.setdefault(self.schema.kind, {}), self.schema, "tiny")
             self.tables.setdefault(self.schema.kind, {})
 
     def read(self, plan: Plan) -> Iterator[Record]:

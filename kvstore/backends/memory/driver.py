@@ -18,7 +18,7 @@ from kvstore.backend import (
     KindSchema,
     Plan,
     Record,
-    changed_index,
+    keep_indexes,
     missing_table,
 )
 from kvstore.errors import InvalidArgument
@@ -57,11 +57,7 @@ class MemoryDriver(Driver):
     def ensure(self) -> None:
         kind = self.schema.kind
         with _lock:
-            made = _indexes.setdefault(kind, {})
-            for index in self.schema.indexes:
-                found = made.setdefault(index.name, index.fields)
-                if found != index.fields:
-                    raise changed_index(kind, index.name, found, index.fields, "memory")
+            keep_indexes(_indexes.setdefault(kind, {}), self.schema, "memory")
             _tables.setdefault(kind, {})
 
     def _selected(self, plan: Plan) -> list[Key]:

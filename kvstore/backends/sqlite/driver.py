@@ -26,7 +26,6 @@ from kvstore.backend import (
     KindSchema,
     Plan,
     Record,
-    changed_index,
     missing_table,
     shared,
 )
@@ -39,7 +38,7 @@ from kvstore.backends.sqlite.sql import (
     plan_clauses,
     quote,
 )
-from kvstore.errors import InvalidArgument
+from kvstore.errors import InvalidArgument, changed_index
 from kvstore.plan import segment_of
 from kvstore.writes import Check, Put, Update, Write, apply, key_of
 
