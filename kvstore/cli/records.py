@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import IO, Any
 
 import click
@@ -38,6 +39,12 @@ def _explained(store: RecordStore, filters: dict[str, Any]) -> None:
     echo_json({"explain": store.explain(filters)})
 
 
+
+def _loads(text: str) -> Any:
+    """A JSON text whose numbers with a point or an exponent are read exactly (``Decimal``), so
+    the number rules judge what was written: 43 digits are refused, not rounded to a float."""
+    return json.loads(text, parse_float=Decimal)
+
 class StdinRecords:
     """The JSON lines of a stream as checked records, for ``put_many``.
 
@@ -67,7 +74,7 @@ class StdinRecords:
                 if not text.strip():
                     continue
                 try:
-                    parsed = json.loads(text)
+                    parsed = _loads(text)
                 except ValueError as exc:
                     raise ValueError(f"is not JSON: {exc}") from None
                 if not isinstance(parsed, dict):
@@ -113,7 +120,7 @@ def put(ctx: click.Context, /, kind: str, record: str | None, declaration: Decla
     store = open_store(ctx, kind, declaration)
     if record is not None:
         try:
-            parsed = json.loads(record)
+            parsed = _loads(record)
         except ValueError as exc:
             raise InvalidArgument(f"RECORD is not JSON: {exc}") from None
         stored = store.put(parsed)

@@ -39,6 +39,7 @@ def items(run: Run) -> None:
         ('{"name": "no key"}\n', "stdin line {n}: record lacks its key field(s) 'id'"),
         ('{"id": "x", "bad-name": 1}\n', "stdin line {n}: "),
         ('{"id": "x", "v": NaN}\n', "stdin line {n}: "),
+        ('{"id": "x", "v": 1.' + "0" * 40 + '1}\n', "stdin line {n}: field 'v': "),  # 42 digits
     ],
 )
 def test_a_bad_line_keeps_every_line_before_it_and_writes_none_after(
@@ -53,6 +54,15 @@ def test_a_bad_line_keeps_every_line_before_it_and_writes_none_after(
     assert message.startswith("error: INVALID_ARGUMENT: " + says.format(n=7))
     assert message.endswith("; lines 1-6 were written")
     assert _ids() == [f"r{n:05}" for n in range(1, 7)]
+
+
+def test_numbers_are_read_as_written(run: Run, items: None) -> None:
+    stdin = '{"id": "a", "n": 2.0, "f": 0.1, "big": 1.5e20}\n'
+    assert run("put", "items", input=stdin).exit_code == 0
+    assert run("put", "items", '{"id": "b", "n": 3.0}').exit_code == 0
+    found = create_store("items", backend="sqlite").find_all()
+    assert found == [{"id": "a", "n": 2, "f": 0.1, "big": 1.5e20}, {"id": "b", "n": 3}]
+    assert [type(record["n"]) for record in found] == [int, int]
 
 
 def test_the_lines_of_the_bad_lines_chunk_before_it_are_kept_too(run: Run, items: None) -> None:
