@@ -39,11 +39,11 @@ def _explained(store: RecordStore, filters: dict[str, Any]) -> None:
     echo_json({"explain": store.explain(filters)})
 
 
-
 def _loads(text: str) -> Any:
     """A JSON text whose numbers with a point or an exponent are read exactly (``Decimal``), so
     the number rules judge what was written: 43 digits are refused, not rounded to a float."""
     return json.loads(text, parse_float=Decimal)
+
 
 class StdinRecords:
     """The JSON lines of a stream as checked records, for ``put_many``.

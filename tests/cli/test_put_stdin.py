@@ -39,7 +39,7 @@ def items(run: Run) -> None:
         ('{"name": "no key"}\n', "stdin line {n}: record lacks its key field(s) 'id'"),
         ('{"id": "x", "bad-name": 1}\n', "stdin line {n}: "),
         ('{"id": "x", "v": NaN}\n', "stdin line {n}: "),
-        ('{"id": "x", "v": 1.' + "0" * 40 + '1}\n', "stdin line {n}: field 'v': "),  # 42 digits
+        ('{"id": "x", "v": 1.' + "0" * 40 + "1}\n", "stdin line {n}: field 'v': "),  # 42 digits
     ],
 )
 def test_a_bad_line_keeps_every_line_before_it_and_writes_none_after(
