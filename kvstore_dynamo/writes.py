@@ -214,6 +214,9 @@ class Writer:
         wrong = {}
         for field, amount in op.increments.items():
             stored = old.get(field, {}).get("N", "0")
+            digits = stored.lstrip("-")
+            if type(amount) is int and digits.isdigit() and len(digits) < 19:
+                continue  # an int added to an int64: the guard kept the sum one, stored exactly
             exact = _EXACT.add(Decimal(stored), Decimal(to_attribute(amount)["N"]))
             if exact != Decimal(to_attribute(record[field])["N"]):
                 wrong[field] = exact
