@@ -149,6 +149,7 @@ class MigratingStore:
         self._old, self._new, self._stage = old, new, stage
         self._first, other = (new, old) if stage.new_first else (old, new)
         self._second = other if stage.mirrored else None
+        self._toward_new = not stage.new_first  # where second writes go (mirror: ties)
         self._validate = validate
         self._sample = sample
 
@@ -246,8 +247,9 @@ class MigratingStore:
         second = self._second
         if second is not None:
             key = self.schema.key_of(record)
-            toward_new = not self._stage.new_first
-            self._second_write(operation, key, mirror_put, self._first, second, record, toward_new)
+            self._second_write(
+                operation, key, mirror_put, self._first, second, record, self._toward_new
+            )
 
     # -- reads ------------------------------------------------------------------------------------
 
@@ -391,7 +393,6 @@ class MigratingStore:
         """Remove each of ``records`` (read from the authoritative side) while it still matches
         ``checks``, and mirror each removal; how many were removed."""
         first, second = self._first, self._second
-        toward_new = not self._stage.new_first
         schema = first.schema
         removed = 0
         for record in records:
@@ -409,7 +410,7 @@ class MigratingStore:
             removed += 1
             if second is not None:
                 self._second_write(
-                    operation, key, mirror_delete, first, second, key, record, toward_new
+                    operation, key, mirror_delete, first, second, key, record, self._toward_new
                 )
         return removed
 
@@ -476,7 +477,6 @@ class MigratingStore:
         """``put`` each record, a checked chunk at a time, each chunk mirrored; return the
         number of distinct keys written (records are stored as given, versions unchecked)."""
         first, second = self._first, self._second
-        toward_new = not self._stage.new_first
         schema = first.schema
         written: set[Key] = set()
         for chunk in chunked_by_size(iterable_argument(records, "records"), *_CHUNK):
@@ -503,7 +503,9 @@ class MigratingStore:
                 continue
             for key, record in batch.items():
                 stored = prepare_record(record, schema)
-                self._second_write("put_many", key, mirror_put, first, second, stored, toward_new)
+                self._second_write(
+                    "put_many", key, mirror_put, first, second, stored, self._toward_new
+                )
         return len(written)
 
     # -- transactions -----------------------------------------------------------------------------
@@ -543,9 +545,8 @@ class MigratingStore:
         if isinstance(op, Put):
             record = op.record
             key = self.schema.key_of(record)
-            toward_new = not self._stage.new_first
             return lambda: self._second_write(
-                "transaction", key, mirror_put, first, second, record, toward_new
+                "transaction", key, mirror_put, first, second, record, self._toward_new
             )
         key = op.key
         return lambda: self._second_write("transaction", key, resync, first, second, key)
