@@ -24,8 +24,8 @@ statement checks, never below the merged record's DynamoDB size: twice the store
 text (a value's JSON text is at least half its item size; a one-digit number in a list is the
 worst case), plus the changes' bound (``Update.size_bound``, increments included). The common
 update is then one autocommit statement; one whose bound reaches the limit (a stored record of
-about 200 KB of JSON or more) writes nothing, and the driver runs it again without the bound in a transaction
-whose COMMIT waits for core's exact check of the merged record
+about 200 KB of JSON or more) writes nothing, and the driver runs it again without the bound in a
+transaction whose COMMIT waits for core's exact check of the merged record
 (``AuroraDriver._update_checked``).
 """
 

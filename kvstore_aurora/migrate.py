@@ -124,13 +124,14 @@ def _index_fields(
     name = index_name(kind, index.name)
     qualified = sql.Identifier(db_schema, name) if db_schema else sql.Identifier(name)
     row = connection.execute(
-        "SELECT to_regclass(%s) IS NOT NULL, obj_description(to_regclass(%s), 'pg_class')",
-        (qualified.as_string(connection),) * 2,
+        "SELECT obj_description(oid, 'pg_class') FROM (SELECT to_regclass(%s) AS oid) AS i "
+        "WHERE oid IS NOT NULL",
+        (qualified.as_string(connection),),
         prepare=False,
     ).fetchone()
-    if row is None or not row[0]:
+    if row is None:
         return None
-    comment = row[1] or ""
+    comment = row[0] or ""
     return tuple(json.loads(comment[len(_SIGNED) :])) if comment.startswith(_SIGNED) else ()
 
 

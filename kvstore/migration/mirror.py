@@ -6,11 +6,12 @@ the other side's record has no version or one of at most ``v``; the delete of a 
 ``v`` likewise. Two writes of one version meet only when processes at old-first and new-first
 stages (a fleet rolling from ``shadow`` to ``live``, or back) write a key at once: the new side's
 record wins that tie, so a second write toward the new side needs a lower version there (or the
-very record it writes), and one toward the old side takes an equal one. When the other side holds a higher version, its record came from a later write
-(whose own second write has landed or is coming: nothing to do), or from a key that was removed and
-created again (versions start again at 1; the authoritative side then holds a lower version than
-the other side): the key is then made equal to the authoritative side's current record
-(``kvstore.reconcile.sync_keys``). So the two sides converge whichever second write lands last.
+very record it writes), and one toward the old side takes an equal one. When the other side holds a
+higher version, its record came from a later write (whose own second write has landed or is coming:
+nothing to do), or from a key that was removed and created again (versions start again at 1; the
+authoritative side then holds a lower version than the other side): the key is then made equal to
+the authoritative side's current record (``kvstore.reconcile.sync_keys``). So the two sides
+converge whichever second write lands last.
 """
 
 from __future__ import annotations
