@@ -41,6 +41,7 @@ from kvstore_aurora.budget import (
 from kvstore_aurora.columns import DocLoader, dumps, loads
 from kvstore_aurora.errors import is_connection_lost, login_refused, raise_mapped
 from kvstore_aurora.settings import PostgresSettings
+from kvstore_aurora.wire import Wire
 
 __all__ = [
     "MAX_IDLE",
@@ -142,7 +143,7 @@ class Pool:
         """Connections open at most (idle or in use)."""
         self._injected = connection
         self._idle: list[Connection] = []
-        self._cursors: dict[int, psycopg.Cursor[tuple[Any, ...]]] = {}
+        self._wires: dict[int, Wire] = {}
         self._step_cursors: dict[int, list[psycopg.Cursor[tuple[Any, ...]]]] = {}
         self._lock = threading.Lock()
         self._free = threading.Condition(self._lock)
@@ -345,7 +346,7 @@ class Pool:
                 self._free.notify()
 
     def _forget_cursor(self, connection: Connection) -> None:
-        self._cursors.pop(id(connection), None)
+        self._wires.pop(id(connection), None)
         self._step_cursors.pop(id(connection), None)
 
     def _discard(self, connection: Connection) -> None:
@@ -371,18 +372,23 @@ class Pool:
                 return
         self._discard(connection)
 
+    def wire(self, connection: Connection) -> Wire:
+        """What calls of one statement (find by key, a page, put, update, count) send it with on
+        ``connection``: one ``Wire`` a connection, reused from call to call."""
+        wire = self._wires.get(id(connection))
+        if wire is None or wire.connection is not connection:
+            # A connection closed since may have left its id to this one.
+            wire = self._wires[id(connection)] = Wire(connection)
+        return wire
+
     def cursor(self, connection: Connection) -> psycopg.Cursor[tuple[Any, ...]]:
-        """The cursor that calls of one row (find by key, put, count) reuse on ``connection``.
+        """The cursor that calls of one row reuse on ``connection`` (the wire's).
 
         Each fetches its row before the connection's next call, so one cursor serves them all,
         and saves making the cursor that each ``connection.execute`` makes (see
         docs/PERFORMANCE.md). Not for calls that fetch many rows: a cursor keeps its last result.
         """
-        cursor = self._cursors.get(id(connection))
-        if cursor is None or cursor.connection is not connection:
-            # A connection closed since may have left its id to this one.
-            cursor = self._cursors[id(connection)] = connection.cursor()
-        return cursor
+        return self.wire(connection).cursor
 
     def step_cursors(self, connection: Connection, count: int) -> list[psycopg.Cursor[Any]]:
         """``count`` cursors of ``connection`` for the statements of one pipeline, which each

@@ -239,7 +239,7 @@ class AuroraDriver(Driver):
         query = self._cached(layout, _GET) or self._statement(
             layout, _GET, connection, lambda: self._get_sql(layout)
         )
-        row = self.pool.cursor(connection).execute(query, key).fetchone()
+        row = self.pool.wire(connection).one(query, key)
         return None if row is None else decode(layout, row)
 
     def _get_sql(self, layout: Layout) -> sql.Composed:
@@ -275,7 +275,7 @@ class AuroraDriver(Driver):
         if limited is True:
             params.append(plan.limit)
         if plan.limit is not None and plan.limit <= REUSED_CURSOR_ROWS:
-            rows = self.pool.cursor(connection).execute(query, params).fetchall()
+            rows = self.pool.wire(connection).all(query, params)
         else:
             rows = connection.execute(query, params).fetchall()
         return [decode(layout, row) for row in rows]
@@ -382,7 +382,7 @@ class AuroraDriver(Driver):
         def run(connection: Connection) -> None:
             check_rows(self._layout(connection), (record,))
             query, params = self.upsert(connection, record)
-            self.pool.cursor(connection).execute(query, params)
+            self.pool.wire(connection).rowcount(query, params)
 
         # An upsert applied twice stores the same thing.
         self._run(run, retry=True)
@@ -402,7 +402,7 @@ class AuroraDriver(Driver):
             if statement is None:  # no record can let it write
                 return False, self._current(connection, layout, key)
             query = self._statement(layout, statement.shape, connection, statement.build)
-            row = self.pool.cursor(connection).execute(query, statement.params).fetchone()
+            row = self.pool.wire(connection).one(query, statement.params)
             assert row is not None
             if row[0]:
                 return True, None
@@ -431,7 +431,7 @@ class AuroraDriver(Driver):
             layout = self._layout(connection)
             statement = update_sql(layout, self.schema, op, "write")
             query = self._statement(layout, statement.shape, connection, statement.build)
-            row = self.pool.cursor(connection).execute(query, statement.params).fetchone()
+            row = self.pool.wire(connection).one(query, statement.params)
             if row is not None:
                 return True, decode(layout, row), layout
             # Why it wrote nothing is judged on the record as it is now (the rare path: a

@@ -98,7 +98,7 @@ def test_one_row_calls_reuse_one_cursor_and_a_closed_connection_drops_it(
         assert pool.cursor(connection).connection is connection
     pool.close()
     assert cursor.connection.closed
-    assert not pool._cursors  # no cursor outlives its connection
+    assert not pool._wires  # no cursor (nor wire) outlives its connection
 
 
 @pytest.fixture

@@ -1,0 +1,199 @@
+"""One statement, sent through libpq directly: what ``cursor.execute`` does for kvstore's calls of
+one statement (find by key, an indexed find, a page, a put, an update), without its machinery.
+
+psycopg's cursor spends about as much client CPU on each ``execute`` (query conversion, its
+prepared-statement bookkeeping, result state) as a loopback round trip takes on the client, and
+kvstore's single-statement calls pay it on their hot path (docs/PERFORMANCE.md). Their
+statements are kvstore's own, with plain ``%s`` placeholders, so a ``Wire`` can send them itself:
+
+- parameters are dumped and rows loaded by the connection's own adapters (a psycopg
+  ``Transformer``, as a cursor uses), with the types psycopg gives them, in binary for ``%b``
+  and as text for ``%s``;
+- a statement is prepared once it ran ``prepare_threshold`` times on the connection, as psycopg
+  does (``None`` there: never), under a name of kvstore's own (``kvstore_N``), at most
+  ``MAX_PREPARED`` of them a connection;
+- a server's error is psycopg's own exception (``error_from_result``), and a lost connection
+  raises what the cursor would, so kvstore's error mapping and retries see no difference.
+
+A prepared statement another party deallocated (psycopg's ``DEALLOCATE ALL`` after a rollback,
+a ``DISCARD ALL``) or whose result type changed (its table was altered) is sent again unprepared,
+when no transaction is open: the statement did not run. Anything unusual (a pipeline, a
+connection not in autocommit or not usable, a named placeholder) takes the
+connection's cursor, reused from call to call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg import pq
+from psycopg.adapt import PyFormat, Transformer
+from psycopg.errors import error_from_result
+from psycopg.generators import execute
+
+__all__ = ["MAX_PREPARED", "Wire"]
+
+MAX_PREPARED = 200
+"""Statements a ``Wire`` prepares on its connection at most; later ones run unprepared."""
+
+_OK = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK)
+_CONN_OK = pq.ConnStatus.OK
+_IDLE = pq.TransactionStatus.IDLE
+_SQLSTATE = pq.DiagnosticField.SQLSTATE
+_GONE = b"26000"
+"""invalid_sql_statement_name: the prepared statement no longer exists."""
+_CHANGED = b"0A000"
+"""feature_not_supported, as in "cached plan must not change result type"."""
+_PLACEHOLDER = re.compile(rb"%(.)", re.DOTALL)
+_FORMATS = {b"s": PyFormat.TEXT, b"t": PyFormat.TEXT, b"b": PyFormat.BINARY}
+"""How each placeholder's parameter is sent: ``%b`` in binary, ``%s`` and ``%t`` as text."""
+Numbered = tuple[bytes, list[PyFormat]]
+_numbered: dict[bytes, Numbered | None] = {}
+"""Each statement with its placeholders numbered (``None``: one the cursor must read)."""
+
+
+def numbered(query: bytes) -> Numbered | None:
+    """``query`` with its placeholders ``%s``, ``%t`` and ``%b`` numbered ``$1, $2, ...`` and
+    ``%%`` made ``%``, as psycopg converts it, and the format of each parameter; ``None`` when
+    it holds another placeholder (named ones: the cursor's to read)."""
+    if query in _numbered:
+        return _numbered[query]
+    formats: list[PyFormat] = []
+
+    def replace(match: re.Match[bytes]) -> bytes:
+        char = match.group(1)
+        if char == b"%":
+            return b"%"
+        formats.append(_FORMATS[char])  # KeyError: not one of ours
+        return b"$%d" % len(formats)
+
+    try:
+        converted: Numbered | None = (_PLACEHOLDER.sub(replace, query), formats)
+    except KeyError:
+        converted = None
+    if len(_numbered) >= 4 * MAX_PREPARED:
+        _numbered.clear()
+    _numbered[query] = converted
+    return converted
+
+
+class Wire:
+    """Statements of one connection sent through libpq (see the module's docstring)."""
+
+    __slots__ = ("_counts", "_names", "_next", "_pgconn", "_tx", "connection", "cursor")
+
+    def __init__(self, connection: psycopg.Connection[Any]) -> None:
+        self.connection = connection
+        self.cursor = connection.cursor()
+        """The connection's cursor for what the wire does not send (reused, as ``Pool.cursor``
+        says)."""
+        self._pgconn = connection.pgconn
+        self._tx = Transformer(connection)
+        self._names: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
+        self._counts: dict[tuple[bytes, tuple[int, ...]], int] = {}
+        self._next = 0
+
+    def one(self, query: bytes, params: Sequence[Any]) -> tuple[Any, ...] | None:
+        """The first row of ``query`` run with ``params`` (``None`` when it returns none)."""
+        result = self._result(query, params)
+        if result is None:
+            row: tuple[Any, ...] | None = self.cursor.execute(query, params).fetchone()
+            return row
+        if result.ntuples == 0:
+            return None
+        tx = self._tx
+        tx.set_pgresult(result)
+        return tx.load_row(0, tuple)
+
+    def all(self, query: bytes, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Every row of ``query`` run with ``params``."""
+        result = self._result(query, params)
+        if result is None:
+            return self.cursor.execute(query, params).fetchall()
+        count = result.ntuples
+        if count == 0:
+            return []
+        tx = self._tx
+        tx.set_pgresult(result)
+        return tx.load_rows(0, count, tuple)
+
+    def rowcount(self, query: bytes, params: Sequence[Any]) -> int:
+        """The rows ``query`` (an INSERT, UPDATE or DELETE) changed."""
+        result = self._result(query, params)
+        if result is None:
+            return self.cursor.execute(query, params).rowcount
+        return result.command_tuples or 0
+
+    def _result(
+        self, query: bytes, params: Sequence[Any], again: bool = False
+    ) -> pq.abc.PGresult | None:
+        """``query``'s result, sent through libpq; ``None`` when the cursor should send it."""
+        connection = self.connection
+        pgconn = self._pgconn
+        if pgconn.pipeline_status or pgconn.status != _CONN_OK or not connection.autocommit:
+            return None
+        found = numbered(query)
+        if found is None:
+            return None
+        converted, formats = found
+        if len(formats) != len(params):
+            return None  # the cursor says what is wrong
+        tx = self._tx
+        values = tx.dump_sequence(params, formats)
+        types = tx.types or ()
+        key = (query, types)
+        name = self._names.get(key)
+        with connection.lock:
+            if name is None and self._ripe(key):
+                name = self._prepare(key, converted, types)
+            if name is None:
+                pgconn.send_query_params(converted, values, types, tx.formats, 0)
+            else:
+                pgconn.send_query_prepared(name, values, tx.formats, 0)
+            result: pq.abc.PGresult = connection.wait(execute(pgconn))[-1]
+        if result.status in _OK:
+            return result
+        if name is not None and not again and self._stale(key, result):
+            return self._result(query, params, again=True)
+        raise error_from_result(result, encoding=connection.info.encoding)
+
+    def _ripe(self, key: tuple[bytes, tuple[int, ...]]) -> bool:
+        """Whether the statement of ``key`` is to be prepared now (it counts one more use)."""
+        threshold = self.connection.prepare_threshold
+        if threshold is None or len(self._names) >= MAX_PREPARED:
+            return False
+        uses = self._counts.get(key, 0) + 1
+        if uses < threshold:
+            self._counts[key] = uses
+            return False
+        self._counts.pop(key, None)
+        return True
+
+    def _prepare(
+        self, key: tuple[bytes, tuple[int, ...]], converted: bytes, types: Sequence[int]
+    ) -> bytes:
+        """Prepare ``converted`` (one round trip; the server's refusal is the caller's error)."""
+        pgconn = self._pgconn
+        name = b"kvstore_%d" % self._next
+        self._next += 1
+        pgconn.send_prepare(name, converted, types)
+        result = self.connection.wait(execute(pgconn))[-1]
+        if result.status != pq.ExecStatus.COMMAND_OK:
+            raise error_from_result(result, encoding=self.connection.info.encoding)
+        self._names[key] = name
+        return name
+
+    def _stale(self, key: tuple[bytes, tuple[int, ...]], result: pq.abc.PGresult) -> bool:
+        """Whether ``result`` says the prepared statement of ``key`` is gone or out of date, and
+        it can be sent again (no transaction was open: it did not run). Forgets what is gone."""
+        state = result.error_field(_SQLSTATE)
+        if state == _GONE:
+            self._names.clear()  # DEALLOCATE ALL or DISCARD ALL took every one
+        elif state == _CHANGED:
+            del self._names[key]
+        else:
+            return False
+        return self._pgconn.transaction_status == _IDLE

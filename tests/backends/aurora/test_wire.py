@@ -1,0 +1,210 @@
+"""``Wire``: kvstore's single statements sent through libpq give what psycopg's cursor gives (rows,
+errors, prepared statements), and survive what other users of the connection do to them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.adapt import PyFormat
+
+from kvstore import create_store
+from kvstore.testing import unique_kind
+from kvstore_aurora.connection import injected_pool
+from kvstore_aurora.settings import PostgresSettings
+from kvstore_aurora.wire import MAX_PREPARED, Wire, numbered
+from tests.backends.aurora.helpers import StatementCounter, connect
+
+
+@pytest.fixture
+def connection(pg_settings: PostgresSettings) -> Iterator[psycopg.Connection[Any]]:
+    found = connect(pg_settings)
+    table = unique_kind("wire")
+    found.execute(f'CREATE TABLE "{table}" (id text PRIMARY KEY, v integer, doc jsonb)')
+    found.execute(
+        f'INSERT INTO "{table}" VALUES (%s, %s, %s), (%s, %s, %s)',
+        ("a", 1, psycopg.types.json.Jsonb({"x": [1, 2.5]}), "b", None, None),
+    )
+    found.table = table  # type: ignore[attr-defined]
+    yield found
+    found.execute(f'DROP TABLE IF EXISTS "{table}"')
+    found.close()
+
+
+def _select(connection: psycopg.Connection[Any]) -> bytes:
+    return f'SELECT id, v, doc FROM "{connection.table}" WHERE id = %s'.encode()  # type: ignore[attr-defined]
+
+
+def _prepared(connection: psycopg.Connection[Any]) -> list[str]:
+    rows = connection.execute(
+        "SELECT name FROM pg_prepared_statements WHERE name LIKE 'kvstore%%'", prepare=False
+    ).fetchall()
+    return sorted(row[0] for row in rows)
+
+
+def test_placeholders_are_numbered_as_psycopg_numbers_them() -> None:
+    text, binary = PyFormat.TEXT, PyFormat.BINARY
+    assert numbered(b"SELECT %s, '%%', %b, %t") == (b"SELECT $1, '%', $2, $3", [text, binary, text])
+    assert numbered(b"SELECT 1") == (b"SELECT 1", [])
+    assert numbered(b"SELECT %(name)s") is None  # the cursor's to read
+    assert numbered(b"SELECT %x") is None
+
+
+@pytest.mark.parametrize(
+    ("query", "params"),
+    [
+        (b"SELECT %s::text, %s::bigint, %s::numeric, %s::float8, %s::boolean", None),
+        (b"SELECT %s::text[] , %s::bigint[]", (["a", "b'c"], [1, 2**40])),
+        (b"SELECT %s::jsonb, %b::jsonb, %b::text", ('{"a": [1, 2.5, null]}', "[1]", "b\u00e9")),
+        (b"SELECT %s::text IS NULL, %s + 1, 'x' || %s", (None, 2**31, "y")),
+        (b"SELECT g FROM generate_series(1, %s) AS g", (3,)),
+        (b"SELECT 1 WHERE false", ()),
+    ],
+)
+def test_rows_and_parameters_are_the_cursors(
+    connection: psycopg.Connection[Any], query: bytes, params: tuple[Any, ...] | None
+) -> None:
+    if params is None:
+        params = ("é\u2603", -(2**63), Decimal("1.50"), 0.1, True)
+    wire = Wire(connection)
+    expected = connection.cursor().execute(query, params).fetchall()
+    for _ in range(7):  # unprepared, then prepared (the default threshold is 5)
+        assert wire.all(query, params) == expected
+        assert wire.one(query, params) == (expected[0] if expected else None)
+
+
+def test_a_statement_is_prepared_at_the_connections_threshold_under_kvstores_name(
+    connection: psycopg.Connection[Any],
+) -> None:
+    wire, query = Wire(connection), _select(connection)
+    counter = StatementCounter(connection)
+    for _ in range(connection.prepare_threshold - 1):  # type: ignore[operator]
+        assert wire.one(query, ("a",)) == ("a", 1, {"x": [1, 2.5]})
+    assert _prepared(connection) == []
+    with counter.counting() as sent:
+        assert wire.one(query, ("a",)) == ("a", 1, {"x": [1, 2.5]})
+    assert _prepared(connection) == ["kvstore_0"]
+    assert sent == [1, 2]  # PREPARE's own round trip, once
+    with counter.counting() as sent:
+        assert wire.one(query, ("b",)) == ("b", None, None)
+    assert sent == [1, 1]
+
+
+def test_a_connection_that_never_prepares_gets_no_prepared_statement(
+    connection: psycopg.Connection[Any],
+) -> None:
+    connection.prepare_threshold = None
+    wire = Wire(connection)
+    for _ in range(8):
+        assert wire.one(_select(connection), ("a",)) is not None
+    assert _prepared(connection) == []
+
+
+def test_at_most_max_prepared_statements_a_connection(
+    connection: psycopg.Connection[Any],
+) -> None:
+    connection.prepare_threshold = 0
+    wire = Wire(connection)
+    for n in range(MAX_PREPARED + 5):
+        assert wire.one(f"SELECT {n} + %s::int".encode(), (1,)) == (n + 1,)
+    assert len(_prepared(connection)) == MAX_PREPARED
+
+
+@pytest.mark.parametrize("how", ["DEALLOCATE ALL", "DISCARD ALL"])
+def test_a_prepared_statement_deallocated_by_another_party_is_sent_again(
+    connection: psycopg.Connection[Any], how: str
+) -> None:
+    connection.prepare_threshold = 0
+    wire, query = Wire(connection), _select(connection)
+    assert wire.one(query, ("a",)) == ("a", 1, {"x": [1, 2.5]})
+    assert _prepared(connection) == ["kvstore_0"]
+    connection.execute(how, prepare=False)
+    assert wire.one(query, ("a",)) == ("a", 1, {"x": [1, 2.5]})
+    assert wire.one(query, ("b",)) == ("b", None, None)
+    assert _prepared(connection) == ["kvstore_1"]
+
+
+def test_a_prepared_statement_whose_result_type_changed_is_sent_again(
+    connection: psycopg.Connection[Any],
+) -> None:
+    connection.prepare_threshold = 0
+    wire, query = Wire(connection), _select(connection)
+    assert wire.one(query, ("a",)) == ("a", 1, {"x": [1, 2.5]})
+    connection.execute(f'ALTER TABLE "{connection.table}" ALTER v TYPE text', prepare=False)  # type: ignore[attr-defined]
+    assert wire.one(query, ("a",)) == ("a", "1", {"x": [1, 2.5]})
+
+
+def test_a_write_whose_prepared_statement_vanished_runs_once(
+    connection: psycopg.Connection[Any],
+) -> None:
+    connection.prepare_threshold = 0
+    wire = Wire(connection)
+    table = connection.table  # type: ignore[attr-defined]
+    query = f'UPDATE "{table}" SET v = v + %s WHERE id = %s'.encode()
+    assert wire.rowcount(query, (1, "a")) == 1
+    connection.execute("DEALLOCATE ALL", prepare=False)
+    assert wire.rowcount(query, (1, "a")) == 1
+    assert wire.rowcount(query, (1, "zz")) == 0
+    assert connection.execute(f'SELECT v FROM "{table}" WHERE id = %s', ("a",)).fetchone() == (3,)
+
+
+def test_parameters_that_do_not_fit_the_placeholders_get_the_cursors_error(
+    connection: psycopg.Connection[Any],
+) -> None:
+    with pytest.raises(psycopg.ProgrammingError, match="placeholder"):
+        Wire(connection).one(b"SELECT %s", (1, 2))
+
+
+def test_a_servers_error_is_psycopgs_own_and_the_connection_stays_usable(
+    connection: psycopg.Connection[Any],
+) -> None:
+    wire = Wire(connection)
+    for threshold in (None, 0):
+        connection.prepare_threshold = threshold
+        with pytest.raises(psycopg.errors.UndefinedTable, match="no_such_table"):
+            wire.one(b"SELECT * FROM no_such_table WHERE id = %s", ("a",))
+        with pytest.raises(psycopg.errors.DivisionByZero) as caught:
+            wire.one(b"SELECT 1 / %s::int", (0,))
+        assert caught.value.sqlstate == "22012"
+        assert wire.one(_select(connection), ("a",)) is not None
+
+
+def test_inside_a_pipeline_or_out_of_autocommit_the_cursor_sends_it(
+    connection: psycopg.Connection[Any],
+) -> None:
+    wire = Wire(connection)
+    query = _select(connection)
+    with connection.pipeline():
+        assert wire.one(query, ("a",)) == ("a", 1, {"x": [1, 2.5]})
+    connection.autocommit = False
+    try:
+        assert wire.one(query, ("b",)) == ("b", None, None)
+        assert connection.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+    finally:
+        connection.rollback()
+        connection.autocommit = True
+
+
+def test_a_stores_calls_use_kvstores_prepared_statements_on_an_injected_connection(
+    pg_settings: PostgresSettings,
+) -> None:
+    connection = connect(pg_settings)
+    try:
+        store = create_store(
+            unique_kind("wired"), backend="aurora", settings=pg_settings, connection=connection
+        )
+        store.ensure()
+        for n in range(6):
+            store.put({"id": f"r{n}", "n": n})
+            assert store.find({"id": f"r{n}"}) == {"id": f"r{n}", "n": n}
+        names = _prepared(connection)
+        assert len(names) == 2  # the upsert and the find by key
+        pool = injected_pool(pg_settings, connection)
+        connection.execute("DEALLOCATE ALL", prepare=False)  # as psycopg does after a ROLLBACK
+        assert store.find({"id": "r1"}) == {"id": "r1", "n": 1}
+        assert pool.wire(connection) is pool.wire(connection)
+    finally:
+        connection.close()
