@@ -48,8 +48,6 @@ MAX_STATEMENTS = 256
 """Rendered statements a driver keeps (one per shape of call)."""
 _GET = ("get",)
 _UPSERT = ("upsert",)
-REUSED_CURSOR_ROWS = 100
-"""A bounded read of at most this many rows goes through the connection's reused cursor."""
 
 
 _statements: Any = None
@@ -274,10 +272,7 @@ class AuroraDriver(Driver):
             params += st.position_params(layout, plan)
         if limited is True:
             params.append(plan.limit)
-        if plan.limit is not None and plan.limit <= REUSED_CURSOR_ROWS:
-            rows = self.pool.wire(connection).all(query, params)
-        else:
-            rows = connection.execute(query, params).fetchall()
+        rows = self.pool.wire(connection).all(query, params)
         return [decode(layout, row) for row in rows]
 
     def _opened(self, connection: Connection, plan: Plan) -> Opened | None:
@@ -298,9 +293,9 @@ class AuroraDriver(Driver):
 
     def _planned(
         self, connection: Connection, plan: Plan, verb: str, build: Callable[..., Any]
-    ) -> Any:
-        """The cursor of ``plan``'s ``verb`` statement (``build(layout, schema, shape)``, cached
-        by shape) executed on ``connection``; ``None`` when no record can match."""
+    ) -> tuple[bytes, list[Any]] | None:
+        """``plan``'s ``verb`` statement (``build(layout, schema, shape)``, cached by shape) and
+        its parameters; ``None`` when no record can match."""
         from kvstore_aurora.statements import plan_shape
 
         layout = self._layout(connection)
@@ -311,14 +306,14 @@ class AuroraDriver(Driver):
         query = self._statement(
             layout, (verb, shape), connection, lambda: build(layout, self.schema, shape)
         )
-        return self.pool.cursor(connection).execute(query, params)
+        return query, params
 
     def count(self, plan: Plan) -> int:
         from kvstore_aurora.statements import count_sql
 
         def run(connection: Connection) -> int:
-            cursor = self._planned(connection, plan, "count", count_sql)
-            row = cursor.fetchone() if cursor is not None else None
+            found = self._planned(connection, plan, "count", count_sql)
+            row = self.pool.wire(connection).one(*found) if found is not None else None
             return int(row[0]) if row else 0
 
         return self._run(run, retry=True)
@@ -327,8 +322,8 @@ class AuroraDriver(Driver):
         from kvstore_aurora.statements import delete_sql
 
         def run(connection: Connection) -> int:
-            cursor = self._planned(connection, plan, "delete", delete_sql)
-            return cursor.rowcount if cursor is not None else 0
+            found = self._planned(connection, plan, "delete", delete_sql)
+            return self.pool.wire(connection).rowcount(*found) if found is not None else 0
 
         # Deleting twice leaves the same records: retried after a lost connection (as DynamoDB
         # does). A delete that went through before its answer was lost then counts 0 for the

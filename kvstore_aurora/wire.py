@@ -118,7 +118,9 @@ class Wire:
             return []
         tx = self._tx
         tx.set_pgresult(result)
-        return tx.load_rows(0, count, tuple)
+        rows: list[tuple[Any, ...]] = tx.load_rows(0, count, tuple)
+        tx.set_pgresult(None)  # a large result is not kept until the next call
+        return rows
 
     def rowcount(self, query: bytes, params: Sequence[Any]) -> int:
         """The rows ``query`` (an INSERT, UPDATE or DELETE) changed."""
