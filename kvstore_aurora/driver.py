@@ -5,7 +5,9 @@ for that configuration (``kvstore_aurora.connection``) and reads the kind's layo
 (``kvstore_aurora.layout``, or ``kvstore_aurora.probe`` for a first find by key). Reads translate
 plans exactly (``kvstore_aurora.statements``), writes are guarded single statements
 (``kvstore_aurora.guarded``), a transaction is one pipeline (``kvstore_aurora.transact``). Every
-statement is rendered once per shape of call and sent as the same bytes, which psycopg prepares.
+statement is rendered once per shape of call and sent as the same bytes, through libpq directly
+(``kvstore_aurora.wire``), which prepares it. Guarded writes and updates run in
+``kvstore_aurora.conditional``.
 """
 
 from __future__ import annotations
@@ -19,13 +21,12 @@ import psycopg
 from psycopg import sql
 
 from kvstore.backend import Conflict, Driver, Key, KindSchema, Plan, Record
-from kvstore.errors import ConfigError, InvalidArgument
-from kvstore.values import check_item_size
-from kvstore.writes import Delete, Put, Update, Write, apply, key_of
+from kvstore.errors import ConfigError
+from kvstore.writes import Delete, Put, Update, Write
 from kvstore_aurora import layout as layouts
 from kvstore_aurora import probe
 from kvstore_aurora.columns import UNFIT, dumps
-from kvstore_aurora.connection import Connection, Pool, get_pool, injected_pool, pipeline
+from kvstore_aurora.connection import Connection, Pool, get_pool, injected_pool
 from kvstore_aurora.errors import map_exceptions, no_table, raise_mapped
 from kvstore_aurora.layout import ALIAS, Layout, check_rows, decode, select_columns
 from kvstore_aurora.settings import PostgresSettings, resolve
@@ -33,11 +34,10 @@ from kvstore_aurora.upserts import json_insert_sql, keyed_insert_sql
 
 if TYPE_CHECKING:
     from kvstore_aurora.batch import Batch
-    from kvstore_aurora.guarded import Statement
     from kvstore_aurora.streaming import Opened
 
 # A first find by key (a Lambda's cold start) imports only the modules above; the modules that
-# translate plans (statements), guarded writes (guarded), streams, batches and transactions are
+# translate plans (statements), guarded writes (conditional, guarded), streams, batches and transactions are
 # imported by the calls that use them.
 
 __all__ = ["AuroraDriver", "open_driver"]
@@ -63,16 +63,16 @@ def _import_statements() -> Any:
     return statements
 
 
-_guarded: Any = None
-"""``kvstore_aurora.guarded`` once a write needed it (as ``_statements``)."""
+_conditional: Any = None
+"""``kvstore_aurora.conditional`` once a write needed it (as ``_statements``)."""
 
 
-def _import_guarded() -> Any:
-    global _guarded
-    from kvstore_aurora import guarded
+def _import_conditional() -> Any:
+    global _conditional
+    from kvstore_aurora import conditional
 
-    _guarded = guarded
-    return guarded
+    _conditional = conditional
+    return conditional
 
 
 class AuroraDriver(Driver):
@@ -333,18 +333,14 @@ class AuroraDriver(Driver):
     # -- writes ---------------------------------------------------------------------------------
 
     def write(self, op: Write) -> Record | None:
-        if isinstance(op, Put):
-            if op.guard.unconditional:
-                self._put(op.record)
-            else:
-                put_sql = (_guarded or _import_guarded()).put_sql
-                self._guarded(op, lambda layout: put_sql(layout, self.schema, op, step=False))
+        if isinstance(op, Put) and op.guard.unconditional:
+            self._put(op.record)
             return None
+        conditional = _conditional or _import_conditional()
         if isinstance(op, Update):
-            return self._update(op)
-        if isinstance(op, Delete):
-            delete_sql = (_guarded or _import_guarded()).delete_sql
-            self._guarded(op, lambda layout: delete_sql(layout, self.schema, op, step=False))
+            return conditional.update(self, op)  # type: ignore[no-any-return]
+        if isinstance(op, (Put, Delete)):
+            conditional.guarded(self, op)
             return None
         current = self._run(lambda connection: self._get(connection, op.key), retry=True)
         if not op.guard.holds(self.schema, current):
@@ -381,103 +377,6 @@ class AuroraDriver(Driver):
 
         # An upsert applied twice stores the same thing.
         self._run(run, retry=True)
-
-    def _guarded(self, op: Put | Delete, make: Callable[[Layout], Statement | None]) -> None:
-        """A guarded put or delete: one statement that writes when the guard holds, else says
-        what it found (``Conflict``)."""
-        attempts = [0]
-        key = key_of(self.schema, op)
-
-        def run(connection: Connection) -> tuple[bool, Record | None]:
-            attempts[0] += 1
-            layout = self._layout(connection)
-            if isinstance(op, Put):
-                check_rows(layout, (op.record,))
-            statement = make(layout)
-            if statement is None:  # no record can let it write
-                return False, self._current(connection, layout, key)
-            query = self._statement(layout, statement.shape, connection, statement.build)
-            row = self.pool.wire(connection).one(query, statement.params)
-            assert row is not None
-            if row[0]:
-                return True, None
-            return False, None if row[1] is None else decode(layout, row[1:])
-
-        # A retried write that had gone through reports a conflict with itself: core knows.
-        written, current = self._run(run, retry=True)
-        if written:
-            return
-        if isinstance(op, Delete) and op.guard.holds(self.schema, current):
-            return  # nothing to delete, and that is allowed
-        raise Conflict(current, retried=attempts[0] > 1)
-
-    def _update(self, op: Update) -> Record:
-        """One autocommit statement; when it wrote nothing, the record read then says why: the
-        guard or an increment (``Conflict``), a value its column cannot hold
-        (``InvalidArgument``), or the size bound (then ``_update_checked``)."""
-        attempts = [0]
-        update_sql = (_guarded or _import_guarded()).update_sql
-        # Merging the same changes twice gives the same record; an increment or a condition
-        # could see the first attempt's own write.
-        retry = not op.increments and not op.expect
-
-        def run(connection: Connection) -> tuple[bool, Record, Layout] | None:
-            attempts[0] += 1
-            layout = self._layout(connection)
-            statement = update_sql(layout, self.schema, op, "write")
-            query = self._statement(layout, statement.shape, connection, statement.build)
-            row = self.pool.wire(connection).one(query, statement.params)
-            if row is not None:
-                return True, decode(layout, row), layout
-            # Why it wrote nothing is judged on the record as it is now (the rare path: a
-            # statement that also returned it cost every update more than this read).
-            current = self._current(connection, layout, op.key)
-            return None if current is None else (False, current, layout)
-
-        found = self._run(run, retry=retry)
-        if found is None:
-            raise Conflict(None, retried=attempts[0] > 1)
-        written, record, layout = found
-        if written:
-            return record
-        try:
-            merged = apply(self.schema, op, record)
-        except (Conflict, InvalidArgument):
-            raise Conflict(record, retried=attempts[0] > 1) from None
-        assert merged is not None
-        check_rows(layout, (merged,))  # a value its column cannot hold
-        return self._update_checked(op, retry)
-
-    def _update_checked(self, op: Update, retry: bool) -> Record:
-        """The update without the size bound, in a transaction committed only once core's exact
-        size check passed on the merged record."""
-        from kvstore_aurora.batch import transaction_sql
-        from kvstore_aurora.guarded import update_sql
-
-        def run(connection: Connection) -> Record:
-            layout = self._layout(connection)
-            statement = update_sql(layout, self.schema, op, "write", bounded=False)
-            query = self._statement(layout, statement.shape, connection, statement.build)
-            begin, commit, roll_back = transaction_sql(connection, "kvstore_update")
-            done = False
-            try:
-                with pipeline(connection):  # BEGIN and UPDATE in one round trip
-                    connection.execute(begin)
-                    cursor = connection.execute(query, statement.params)
-                row = cursor.fetchone()
-                if row is None:
-                    raise Conflict(self._current(connection, layout, op.key))
-                merged = decode(layout, row)
-                check_item_size(merged)
-                connection.execute(commit)
-                done = True
-                return merged
-            finally:
-                if not done and not connection.closed:
-                    with contextlib.suppress(psycopg.Error):  # else the pool drops it
-                        connection.execute(roll_back)
-
-        return self._run(run, retry=retry)
 
     def put_many(self, records: Sequence[Record]) -> None:
         from kvstore_aurora.batch import encode

@@ -26,7 +26,7 @@ worst case), plus the changes' bound (``Update.size_bound``, increments included
 update is then one autocommit statement; one whose bound reaches the limit (a stored record of
 about 200 KB of JSON or more) writes nothing, and the driver runs it again without the bound in a
 transaction whose COMMIT waits for core's exact check of the merged record
-(``AuroraDriver._update_checked``).
+(``kvstore_aurora.conditional``).
 """
 
 from __future__ import annotations
