@@ -2,7 +2,8 @@
 
 The operations go out in one pipeline: BEGIN, one statement per operation made to fail (a
 division by zero) when its guard does not hold (``kvstore_aurora.guarded``), COMMIT, then one
-Sync. The unconditional puts to one table share one statement (put_many's upsert of a JSON
+Sync. The pipeline is libpq's, driven by ``Wire.pipeline`` (psycopg's pipeline costs the client
+more than the statements do), or psycopg's when the connection is in its caller's pipeline. The unconditional puts to one table share one statement (put_many's upsert of a JSON
 array, in key order, at the first one's place): such a put cannot fail on a guard, and a
 statement costs both sides more than a record in it. The server runs them in order; the first
 that fails aborts the transaction, and its position is the first statement without a result. The
@@ -21,9 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import operator
-import weakref
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import errors as pg
@@ -35,9 +35,10 @@ from kvstore.values import check_item_size
 from kvstore.writes import Delete, Put, Update, Write, apply, key_of
 from kvstore_aurora.batch import transaction_sql
 from kvstore_aurora.columns import dumps
-from kvstore_aurora.connection import Connection, pipeline
+from kvstore_aurora.connection import Connection, Pool, pipeline
 from kvstore_aurora.guarded import Statement, check_sql, delete_sql, put_sql, update_sql
 from kvstore_aurora.layout import check_rows, decode
+from kvstore_aurora.wire import Stale, Wire
 
 if TYPE_CHECKING:
     from kvstore_aurora.driver import AuroraDriver
@@ -151,70 +152,72 @@ def _upsert_all(
     return driver.insert_sql(connection, many=True), [dumps(records)]
 
 
-class _Preparing:
-    """Which of a connection's transaction steps go prepared (``prepare=True``).
-
-    A guarded step's planning costs more than its execution, but a step's statement is prepared
-    only once it ran in a transaction that went through, and never by psycopg's threshold: at a
-    statement's fifth run psycopg counts it as prepared even when the server skipped it after a
-    failing step in the same pipeline (a later run then finds no such statement). Asked with
-    ``prepare=True``, psycopg drops a statement from its cache when its result is not a success.
-    A statement whose preparing run failed (the server may keep it: a Parse is not rolled back)
-    is not prepared again on that connection, so that no statement leaves more than one behind.
-    """
-
-    _all: ClassVar[weakref.WeakKeyDictionary[Connection, _Preparing]] = weakref.WeakKeyDictionary()
-
-    def __init__(self) -> None:
-        self.succeeded: set[bytes] = set()
-        """Statements that ran in a transaction that went through."""
-        self.prepared: set[bytes] = set()
-        """Statements prepared in a transaction that went through (psycopg keeps their name)."""
-        self.never: set[bytes] = set()
-        self.sent: list[bytes] = []
-        self.preparing: list[bytes] = []
-
-    @classmethod
-    def of(cls, connection: Connection) -> _Preparing:
-        """The connection's record, for a new run."""
-        found = cls._all.get(connection)
-        if found is None:
-            found = cls._all[connection] = cls()
-        found.sent, found.preparing = [], []
-        return found
-
-    def use(self, query: bytes) -> bool:
-        """Whether to send ``query`` prepared in this run."""
-        self.sent.append(query)
-        if query in self.prepared:
-            return True
-        if query in self.succeeded and query not in self.never:
-            self.preparing.append(query)
-            return True
-        return False
-
-    def settle(self, committed: bool) -> None:
-        """After a run: its statements went through (prepared next time), or those it prepared
-        are not prepared again."""
-        for remembered in (self.succeeded, self.prepared, self.never):
-            if len(remembered) > MAX_PREPARED:  # bounded; forgetting costs a preparation
-                remembered.clear()
-        if committed:
-            self.succeeded.update(self.sent)
-            self.prepared.update(self.preparing)
-        else:
-            self.never.update(self.preparing)
-        self.sent, self.preparing = [], []
-
-
-MAX_PREPARED = 256
-"""Statements ``_Preparing`` remembers a connection (as the driver's statement cache)."""
-
-
 def _roll_back(connection: Connection, statement: str) -> None:
     if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         with contextlib.suppress(psycopg.Error):  # else the pool drops the connection
             connection.execute(statement, prepare=False)
+
+
+class _Outcome:
+    """What a run's pipeline gave: its error (``None``: every statement ran), the position of
+    the step that failed (``len(steps)`` when no step did: the BEGIN, the COMMIT, the
+    connection), and each step's first row (``row``: for a checked update)."""
+
+    def __init__(
+        self, failed: psycopg.Error | None, at: int, row: Callable[[int], tuple[Any, ...] | None]
+    ) -> None:
+        self.failed, self.at, self.row = failed, at, row
+
+
+def _wired(
+    connection: Connection,
+    wire: Wire,
+    sent: list[tuple[str | bytes, Sequence[Any], bool]],
+    steps: int,
+) -> _Outcome | None:
+    """The run's statements (the BEGIN, ``steps`` steps, maybe the COMMIT) through ``wire``'s
+    pipeline; ``None``: psycopg's must send them."""
+    try:
+        results = wire.pipeline(sent)
+    except Stale:
+        raise _Again() from None  # the caller rolls back
+    if results is None:
+        return None
+    for position, result in enumerate(results):
+        if result.status == psycopg.pq.ExecStatus.FATAL_ERROR:
+            error = pg.error_from_result(result, encoding=connection.info.encoding)
+            at = position - 1 if 0 < position <= steps else steps
+            return _Outcome(error, at, lambda i: None)
+    return _Outcome(None, steps, lambda i: wire.first_row(results[i + 1]))
+
+
+def _through_psycopg(
+    connection: Connection,
+    pool: Pool,
+    begin: str,
+    steps: list[tuple[bytes, list[Any]]],
+    commit: str | None,
+) -> _Outcome:
+    """The run's statements through psycopg's pipeline (a connection in its caller's pipeline
+    already), none of them prepared."""
+    control, reused = pool.cursor(connection), pool.step_cursors(connection, len(steps))
+    cursors: list[psycopg.Cursor[Any]] = []
+    failed: psycopg.Error | None = None
+    try:
+        with pipeline(connection):
+            try:
+                control.execute(begin, prepare=False)
+                for cursor, (query, params) in zip(reused, steps, strict=True):
+                    cursors.append(cursor.execute(query, params, prepare=False))
+                if commit is not None:
+                    control.execute(commit, prepare=False)
+            except psycopg.Error as exc:  # a result read early: the pipeline's exit raises next
+                failed = exc
+    except psycopg.Error as exc:
+        failed = failed or exc
+    # The failing step: the first sent without a result, or the one whose sending raised.
+    at = next((i for i, cursor in enumerate(cursors) if cursor.pgresult is None), len(cursors))
+    return _Outcome(failed, at, lambda i: cursors[i].fetchone())
 
 
 def _run(
@@ -224,31 +227,26 @@ def _run(
     ``_Refused`` when it rolled back."""
     # Every layout and statement first: a missing table fails before anything is sent.
     steps, owners, sharing = statements(connection, ops, checked, share)
-    plan = _Preparing.of(connection)
     begin, commit, roll_back = transaction_sql(connection, "kvstore_transaction")
     pool = ops[0][0].pool
-    control, reused = pool.cursor(connection), pool.step_cursors(connection, len(steps))
-    cursors: list[psycopg.Cursor[Any]] = []
-    failed: psycopg.Error | None = None
+    sent: list[tuple[str | bytes, Sequence[Any], bool]] = [(begin, (), False)]
+    sent += [(query, params, True) for query, params in steps]
+    if not checked:
+        sent.append((commit, (), False))
     try:
-        with pipeline(connection):
-            try:
-                control.execute(begin, prepare=False)
-                for cursor, (query, params) in zip(reused, steps, strict=True):
-                    cursors.append(cursor.execute(query, params, prepare=plan.use(query)))
-                if not checked:
-                    control.execute(commit, prepare=False)
-            except psycopg.Error as exc:  # a result read early: the pipeline's exit raises next
-                failed = exc
-    except psycopg.Error as exc:
-        failed = failed or exc
-    plan.settle(failed is None)
+        outcome = _wired(connection, pool.wire(connection), sent, len(steps))
+    except _Again:
+        _roll_back(connection, roll_back)
+        raise
+    if outcome is None:
+        outcome = _through_psycopg(connection, pool, begin, steps, None if checked else commit)
+    failed = outcome.failed
     if failed is None and checked:
         # Core's exact size check of every merged record, before the COMMIT.
-        for cursor, index in zip(cursors, owners, strict=True):
+        for position, index in enumerate(owners):
             driver, op = ops[index]
             if isinstance(op, Update):
-                row = cursor.fetchone()
+                row = outcome.row(position)
                 assert row is not None
                 try:
                     check_item_size(decode(driver._layout(connection), row[1:]))
@@ -262,17 +260,16 @@ def _run(
     _roll_back(connection, roll_back)
     if isinstance(failed, (pg.DeadlockDetected, pg.SerializationFailure)):
         raise _Again() from failed
-    # The failing step: the first sent without a result, or the one whose sending raised.
-    sent = next((i for i, cursor in enumerate(cursors) if cursor.pgresult is None), len(cursors))
-    if sent >= len(steps):
+    at = outcome.at
+    if at >= len(steps):
         raise failed
     if not isinstance(failed, pg.DivisionByZero):
         if not isinstance(failed, (pg.DataError, pg.IntegrityError)):
             raise failed
-        if sent in sharing:
+        if at in sharing:
             raise _Split() from failed
-        raise _Refused(owners[sent], failed) from failed
-    index = owners[sent]
+        raise _Refused(owners[at], failed) from failed
+    index = owners[at]
     driver, op = ops[index]
     raise _Failed(index, driver.current(connection, key_of(driver.schema, op)))
 

@@ -10,7 +10,7 @@ statements are kvstore's own, with plain ``%s`` placeholders, so a ``Wire`` can 
   ``Transformer``, as a cursor uses), with the types psycopg gives them, in binary for ``%b``
   and as text for ``%s``;
 - a statement is prepared once it ran ``prepare_threshold`` times on the connection, as psycopg
-  does (``None`` there: never), under a name of kvstore's own (``kvstore_N``), at most
+  does (``None`` there: never), under a name of kvstore's own (``kvstore_N``, new in the process), at most
   ``MAX_PREPARED`` of them a connection;
 - a server's error is psycopg's own exception (``error_from_result``), and a lost connection
   raises what the cursor would, so kvstore's error mapping and retries see no difference.
@@ -24,23 +24,26 @@ connection's cursor, reused from call to call.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 from psycopg import pq
+from psycopg.abc import PQGen
 from psycopg.adapt import PyFormat, Transformer
 from psycopg.errors import error_from_result
-from psycopg.generators import execute
+from psycopg.generators import execute, fetch, send
 
-__all__ = ["MAX_PREPARED", "Wire"]
+__all__ = ["MAX_PREPARED", "Stale", "Wire", "numbered"]
 
 MAX_PREPARED = 200
 """Statements a ``Wire`` prepares on its connection at most; later ones run unprepared."""
 
 _OK = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK)
 _CONN_OK = pq.ConnStatus.OK
+_FATAL = pq.ExecStatus.FATAL_ERROR
 _IDLE = pq.TransactionStatus.IDLE
 _SQLSTATE = pq.DiagnosticField.SQLSTATE
 _GONE = b"26000"
@@ -80,10 +83,55 @@ def numbered(query: bytes) -> Numbered | None:
     return converted
 
 
+_numbers = itertools.count()
+
+
+def _new_name() -> bytes:
+    """A prepared statement's name, new in the process (two wires on one connection, which a
+    caller could make, never meet)."""
+    return b"kvstore_%d" % next(_numbers)
+
+
+class _Send:
+    """One statement of a pipeline: its key (query and parameter types), its numbered text and
+    dumped parameters, its formats, the name it is prepared under, and whether it is prepared
+    in this pipeline."""
+
+    __slots__ = ("converted", "formats", "key", "name", "ripe", "values")
+
+    def __init__(
+        self,
+        key: tuple[bytes, tuple[int, ...]],
+        converted: bytes,
+        values: Sequence[Any],
+        formats: list[Any],
+        name: bytes | None,
+        ripe: bool,
+    ) -> None:
+        self.key, self.converted, self.values, self.formats = key, converted, values, formats
+        self.name, self.ripe = name, ripe
+
+
+class Stale(Exception):
+    """A pipeline's prepared statement was gone or out of date (see ``Wire.pipeline``)."""
+
+
+def _until_sync(pgconn: pq.abc.PGconn) -> PQGen[list[pq.abc.PGresult]]:
+    """Every result of a pipeline up to its Sync (the Sync's own left out)."""
+    results: list[pq.abc.PGresult] = []
+    while True:
+        result = yield from fetch(pgconn)
+        if result is None:
+            continue  # the end of one statement's results
+        if result.status == pq.ExecStatus.PIPELINE_SYNC:
+            return results
+        results.append(result)
+
+
 class Wire:
     """Statements of one connection sent through libpq (see the module's docstring)."""
 
-    __slots__ = ("_counts", "_names", "_next", "_pgconn", "_tx", "connection", "cursor")
+    __slots__ = ("_counts", "_names", "_pgconn", "_tx", "connection", "cursor")
 
     def __init__(self, connection: psycopg.Connection[Any]) -> None:
         self.connection = connection
@@ -94,7 +142,6 @@ class Wire:
         self._tx = Transformer(connection)
         self._names: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
         self._counts: dict[tuple[bytes, tuple[int, ...]], int] = {}
-        self._next = 0
 
     def one(self, query: bytes, params: Sequence[Any]) -> tuple[Any, ...] | None:
         """The first row of ``query`` run with ``params`` (``None`` when it returns none)."""
@@ -129,6 +176,75 @@ class Wire:
             return self.cursor.execute(query, params).rowcount
         return result.command_tuples or 0
 
+    def first_row(self, result: pq.abc.PGresult) -> tuple[Any, ...] | None:
+        """The first row of ``result`` (one of ``pipeline``'s), loaded."""
+        if result.ntuples == 0:
+            return None
+        tx = self._tx
+        tx.set_pgresult(result)
+        return tx.load_row(0, tuple)
+
+    def pipeline(
+        self, statements: Sequence[tuple[bytes | str, Sequence[Any], bool]]
+    ) -> list[pq.abc.PGresult] | None:
+        """The results of ``statements`` (each a query, its parameters, and whether it may be
+        prepared) sent in one pipeline that ends with one Sync: one round trip.
+
+        One result a statement: the server runs them in order, and after the first that fails
+        (``FATAL_ERROR``) the rest are ``PIPELINE_ABORTED``. ``None`` when the connection is in
+        a pipeline already (its caller's) or not usable: psycopg's pipeline must send them.
+        ``Stale`` when a prepared statement was gone: nothing after it ran, and the statements
+        go unprepared next time. An interrupted pipeline closes the connection (half a
+        conversation)."""
+        connection, pgconn, tx = self.connection, self._pgconn, self._tx
+        if pgconn.pipeline_status or pgconn.status != _CONN_OK:
+            return None
+        sends: list[_Send] = []
+        for query, params, preparable in statements:
+            text = query.encode() if isinstance(query, str) else query
+            found = numbered(text)
+            if found is None or len(found[1]) != len(params):
+                return None
+            converted, formats = found
+            values = tx.dump_sequence(params, formats)
+            key = (text, tx.types or ())
+            name = self._names.get(key) if preparable else None
+            ripe = preparable and name is None and self._ripe(key)
+            sends.append(_Send(key, converted, values, list(tx.formats or ()), name, ripe))
+        with connection.lock:
+            pgconn.enter_pipeline_mode()
+            try:
+                for sent in sends:
+                    if sent.ripe:  # its PREPARE's result comes before its own
+                        sent.name = _new_name()
+                        pgconn.send_prepare(sent.name, sent.converted, sent.key[1])
+                    if sent.name is None:
+                        pgconn.send_query_params(
+                            sent.converted, sent.values, sent.key[1], sent.formats, 0
+                        )
+                    else:
+                        pgconn.send_query_prepared(sent.name, sent.values, sent.formats, 0)
+                pgconn.pipeline_sync()
+                connection.wait(send(pgconn))
+                results = iter(connection.wait(_until_sync(pgconn)))
+                pgconn.exit_pipeline_mode()
+            except BaseException:
+                if pgconn.pipeline_status:
+                    connection.close()
+                raise
+        found_results = []
+        for sent in sends:
+            if sent.ripe and next(results).status == pq.ExecStatus.COMMAND_OK:
+                assert sent.name is not None
+                self._names[sent.key] = sent.name
+            found_results.append(next(results))
+        for sent, result in zip(sends, found_results, strict=True):
+            if result.status == _FATAL:
+                if not sent.ripe and sent.name is not None and self._stale(sent.key, result):
+                    raise Stale()
+                break
+        return found_results
+
     def _result(
         self, query: bytes, params: Sequence[Any], again: bool = False
     ) -> pq.abc.PGresult | None:
@@ -158,7 +274,12 @@ class Wire:
             result: pq.abc.PGresult = connection.wait(execute(pgconn))[-1]
         if result.status in _OK:
             return result
-        if name is not None and not again and self._stale(key, result):
+        if (
+            name is not None
+            and not again
+            and self._stale(key, result)  # forgets it
+            and pgconn.transaction_status == _IDLE  # no transaction was open: it did not run
+        ):
             return self._result(query, params, again=True)
         raise error_from_result(result, encoding=connection.info.encoding)
 
@@ -179,8 +300,7 @@ class Wire:
     ) -> bytes:
         """Prepare ``converted`` (one round trip; the server's refusal is the caller's error)."""
         pgconn = self._pgconn
-        name = b"kvstore_%d" % self._next
-        self._next += 1
+        name = _new_name()
         pgconn.send_prepare(name, converted, types)
         result = self.connection.wait(execute(pgconn))[-1]
         if result.status != pq.ExecStatus.COMMAND_OK:
@@ -189,13 +309,13 @@ class Wire:
         return name
 
     def _stale(self, key: tuple[bytes, tuple[int, ...]], result: pq.abc.PGresult) -> bool:
-        """Whether ``result`` says the prepared statement of ``key`` is gone or out of date, and
-        it can be sent again (no transaction was open: it did not run). Forgets what is gone."""
+        """Whether ``result`` says the prepared statement of ``key`` is gone or out of date
+        (then forgotten: the next run prepares it again)."""
         state = result.error_field(_SQLSTATE)
         if state == _GONE:
             self._names.clear()  # DEALLOCATE ALL or DISCARD ALL took every one
         elif state == _CHANGED:
-            del self._names[key]
+            self._names.pop(key, None)
         else:
             return False
-        return self._pgconn.transaction_status == _IDLE
+        return True

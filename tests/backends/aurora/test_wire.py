@@ -86,11 +86,20 @@ def test_a_statement_is_prepared_at_the_connections_threshold_under_kvstores_nam
     assert _prepared(connection) == []
     with counter.counting() as sent:
         assert wire.one(query, ("a",)) == ("a", 1, {"x": [1, 2.5]})
-    assert _prepared(connection) == ["kvstore_0"]
+    assert len(_prepared(connection)) == 1
     assert sent == [1, 2]  # PREPARE's own round trip, once
     with counter.counting() as sent:
         assert wire.one(query, ("b",)) == ("b", None, None)
     assert sent == [1, 1]
+
+
+def test_two_wires_on_one_connection_prepare_under_names_of_their_own(
+    connection: psycopg.Connection[Any],
+) -> None:
+    connection.prepare_threshold = 0
+    first, second = Wire(connection), Wire(connection)
+    assert first.one(_select(connection), ("a",)) == second.one(_select(connection), ("a",))
+    assert len(_prepared(connection)) == 2
 
 
 def test_a_connection_that_never_prepares_gets_no_prepared_statement(
@@ -120,11 +129,12 @@ def test_a_prepared_statement_deallocated_by_another_party_is_sent_again(
     connection.prepare_threshold = 0
     wire, query = Wire(connection), _select(connection)
     assert wire.one(query, ("a",)) == ("a", 1, {"x": [1, 2.5]})
-    assert _prepared(connection) == ["kvstore_0"]
+    (before,) = _prepared(connection)
     connection.execute(how, prepare=False)
     assert wire.one(query, ("a",)) == ("a", 1, {"x": [1, 2.5]})
     assert wire.one(query, ("b",)) == ("b", None, None)
-    assert _prepared(connection) == ["kvstore_1"]
+    (after,) = _prepared(connection)
+    assert after != before
 
 
 def test_a_prepared_statement_whose_result_type_changed_is_sent_again(
@@ -206,5 +216,84 @@ def test_a_stores_calls_use_kvstores_prepared_statements_on_an_injected_connecti
         connection.execute("DEALLOCATE ALL", prepare=False)  # as psycopg does after a ROLLBACK
         assert store.find({"id": "r1"}) == {"id": "r1", "n": 1}
         assert pool.wire(connection) is pool.wire(connection)
+    finally:
+        connection.close()
+
+
+def test_a_pipelines_results_are_one_a_statement_and_abort_after_the_first_failure(
+    connection: psycopg.Connection[Any],
+) -> None:
+    wire, table = Wire(connection), connection.table  # type: ignore[attr-defined]
+    update = f'UPDATE "{table}" SET v = v + %s WHERE id = %s'.encode()
+    for _ in range(6):  # prepared from the fifth run on, inside the pipeline
+        results = wire.pipeline(
+            [
+                ("BEGIN", (), False),
+                (update, (1, "a"), True),
+                (b"SELECT 1 / %s::int", (0,), True),
+                (update, (1, "a"), True),
+                ("COMMIT", (), False),
+            ]
+        )
+        assert results is not None
+        statuses = [psycopg.pq.ExecStatus(result.status).name for result in results]
+        assert statuses == ["COMMAND_OK", "COMMAND_OK", "FATAL_ERROR"] + ["PIPELINE_ABORTED"] * 2
+        assert results[2].error_field(psycopg.pq.DiagnosticField.SQLSTATE) == b"22012"
+        connection.execute("ROLLBACK")
+    assert len(_prepared(connection)) == 2  # a Parse outlives the rollback
+    results = wire.pipeline(
+        [
+            (update, (1, "a"), True),
+            (f'SELECT v FROM "{table}" WHERE id = %s'.encode(), ("a",), True),
+        ]
+    )
+    assert results is not None
+    assert wire.first_row(results[1]) == (2,)  # six rolled back, one applied
+
+
+def test_a_transaction_whose_prepared_steps_were_deallocated_runs_again(
+    pg_settings: PostgresSettings,
+) -> None:
+    from kvstore import increment, transaction
+
+    connection = connect(pg_settings)
+    try:
+        store = create_store(
+            unique_kind("wiretx"), backend="aurora", settings=pg_settings, connection=connection
+        )
+        store.ensure()
+        store.put({"id": "c", "n": 0})
+        for n in range(6):
+            with transaction() as tx:
+                tx.put(store, {"id": f"p{n}"})
+                tx.update(store, {"id": "c", "n": increment(1)})
+        assert _prepared(connection)
+        connection.execute("DEALLOCATE ALL", prepare=False)
+        with transaction() as tx:
+            tx.put(store, {"id": "last"})
+            tx.update(store, {"id": "c", "n": increment(1)})
+        assert store.find({"id": "c"}) == {"id": "c", "n": 7}
+        assert store.count() == 8
+    finally:
+        connection.close()
+
+
+def test_a_transaction_inside_the_callers_own_pipeline_goes_through_psycopgs(
+    pg_settings: PostgresSettings,
+) -> None:
+    from kvstore import increment, transaction
+
+    connection = connect(pg_settings)
+    try:
+        store = create_store(
+            unique_kind("wirepl"), backend="aurora", settings=pg_settings, connection=connection
+        )
+        store.ensure()
+        store.put({"id": "c", "n": 0})
+        with connection.pipeline(), transaction() as tx:
+            tx.put(store, {"id": "p"})
+            tx.update(store, {"id": "c", "n": increment(2)})
+        assert store.find({"id": "c"}) == {"id": "c", "n": 2}
+        assert store.find({"id": "p"}) == {"id": "p"}
     finally:
         connection.close()
