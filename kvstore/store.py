@@ -14,8 +14,9 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from kvstore import operations
+from kvstore import batches, operations
 from kvstore.backend import Driver
+from kvstore.batches import CHUNK_BYTES, CHUNK_SIZE, iterable_argument
 from kvstore.conditions import Condition, Eq, Le, NotExpired
 from kvstore.errors import (
     InvalidArgument,
@@ -26,7 +27,6 @@ from kvstore.errors import (
 )
 from kvstore.plan import Conditions, DirectPlans, Plan, plan_in, plan_read
 from kvstore.records import (
-    chunked,
     chunked_by_size,
     prepare_changes,
     prepare_filters,
@@ -81,17 +81,6 @@ Record = dict[str, Any]
 Validator = Callable[[Record], Record]
 """A ``validate`` hook: takes a record and returns the record to use, or raises."""
 
-CHUNK_SIZE = 500
-"""Records (``put_many``) or values (``remove_in``) checked together before any of them is written.
-
-It is the same on every backend, so an invalid item fails the same way everywhere: nothing of its
-chunk is written, earlier chunks stay. Each chunk then goes to the driver in slices of at most its
-``batch_size``.
-"""
-CHUNK_BYTES = 8 << 20
-"""A chunk also ends once its records (or values) reach this many bytes by the item-size rules, so
-a call's memory is bounded by bytes too: 500 records of 300 KB would be 150 MB a chunk."""
-_END: Any = object()
 
 NO_FILTERS: Mapping[str, Any] = MappingProxyType({})
 """The default filters of ``find_all``, ``count`` and ``iter_all``: match every record. (An
@@ -99,14 +88,6 @@ explicit ``None`` is not filters: ``InvalidArgument``, as for every call that ta
 MAX_ATTEMPTS = 3
 """A guarded write whose refusal the stored record does not explain (a racing writer changed it
 in between) is tried again, up to this many times in all."""
-
-
-def iterable_argument(value: object, what: str) -> Iterable[Any]:
-    """``value`` when it is an iterable of items (not a string, bytes or a dict); else
-    ``InvalidArgument`` naming the argument ``what``."""
-    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        raise InvalidArgument(f"{what} must be a list, tuple or other iterable")
-    return value
 
 
 def _own_earlier_attempt(conflict: Conflict, op: Write) -> bool:
@@ -487,55 +468,8 @@ class RecordStore:
 
         Records are stored as given: versions are neither checked nor stepped.
         """
-        size = self._driver.batch_size
-        raw = iter(iterable_argument(records, "records"))
-        chunks = self._chunks(raw)
-        first = next(chunks, None)
-        if first is None:
-            return 0
-        following = next(raw, _END)  # one more record: is there a second chunk?
-        if following is not _END:
-            chunks = self._chunks(itertools.chain((following,), raw))
-        seen: set[Key] = set()
-        fresh: list[int] = []  # keys each chunk adds to those of the chunks before it
-        writer: Any = None
-        try:
-            with self._driver.batch_writer(many=following is not _END) as writer:
-                for chunk in itertools.chain((first,), chunks):
-                    parts = [writer.encode(part) for part in chunked(chunk.values(), size)]
-                    before = len(seen)
-                    seen.update(chunk)
-                    fresh.append(len(seen) - before)
-                    writer.write(parts)
-        except StoreError as error:
-            stored = getattr(writer, "stored", 0) if writer is not None else 0
-            error.written = sum(fresh[:stored])
-            raise
-        return len(seen)
-
-    def _chunks(self, records: Iterator[Any]) -> Iterator[dict[Key, Record]]:
-        """``records`` checked, a chunk at a time (``CHUNK_SIZE`` records or ``CHUNK_BYTES``): by
-        key, the last record of a key winning in its place. A chunk is yielded once every record
-        of it passed the checks, so an invalid one stops its chunk before any of it is written."""
-        key_of = self._schema.key_of
-        schema = self._schema
-        validate = self._validate
-        batch: dict[Key, Record] = {}
-        count = weight = 0
-        for raw in records:
-            if validate is not None:
-                raw = self._incoming(raw, "record")
-            prepared, bound = prepare_sized(raw, schema)
-            key = key_of(prepared)
-            batch.pop(key, None)
-            batch[key] = prepared
-            count += 1
-            weight += bound
-            if count >= CHUNK_SIZE or weight >= CHUNK_BYTES:
-                yield batch
-                batch, count, weight = {}, 0, 0
-        if batch:
-            yield batch
+        incoming = self._incoming if self._validate is not None else None
+        return batches.put_many(self._driver, records, incoming)
 
     def remove_in(self, field: str, values: Iterable[Any]) -> int:
         """Delete records whose ``field`` equals one of ``values``; return how many."""
