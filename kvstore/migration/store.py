@@ -10,8 +10,9 @@ left alone) so that exactly the removed keys are mirrored. A second write that f
 (``kvstore.migration.reports``), never raised. In a compared stage reads also run on the other side,
 on the shadow pool (``kvstore.migration.shadow``), and a sampled fraction is compared. A difference
 is reported only when it outlasts a second look at both sides (``RECHECK_DELAY`` later, and once
-this process's writes of the kind in flight have landed, the authoritative answer unchanged): a second
-write still in flight, or a write racing the read, is not a mismatch.
+this process's writes of the kind in flight have landed (``kvstore.migration.flight``), the
+authoritative answer unchanged): a second write still in flight, or a write racing the read, is
+not a mismatch.
 
 The two inner stores are opened without ``validate``: this store runs it once on the way in and
 once on each record it returns, so the second side gets the record exactly as the first stored it
@@ -20,18 +21,16 @@ and reads are compared as stored.
 
 from __future__ import annotations
 
-import functools
 import random
-import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from collections.abc import Callable, Generator, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kvstore.backend import Driver
 from kvstore.conditions import MAX_ONE_OF, Condition, NotExpired
 from kvstore.errors import InvalidArgument, OperationRejected, StoreError
 from kvstore.migration import shadow
+from kvstore.migration.flight import RECHECK_DELAY, landing, settle, writing
 from kvstore.migration.mirror import mirror_delete, mirror_put, resync
 from kvstore.migration.reports import (
     MISMATCH,
@@ -70,64 +69,9 @@ if TYPE_CHECKING:
 __all__ = ["MigratingStore"]
 
 T = TypeVar("T")
-R = TypeVar("R")
-P = ParamSpec("P")
 
 _CHUNK = (CHUNK_SIZE, CHUNK_BYTES)
 """A chunk of ``put_many`` or ``remove_in``, as on every store: 500 items, or 8 MiB."""
-
-RECHECK_DELAY = 0.05
-"""Seconds before the second look at a difference between the two sides' reads: long enough for
-a second write in flight to land, so that only a difference that lasts is reported."""
-
-SETTLE = 1.0
-"""Seconds the second look also waits, at most, while this process has writes of the kind in
-flight (a loaded machine can hold one back past ``RECHECK_DELAY``, before or during its second
-write)."""
-
-_in_flight: dict[str, int] = {}
-"""Mirrored writes (from their first write to their second) and second writes running now in this
-process, by kind (every ``MigratingStore`` of it)."""
-_in_flight_lock = threading.Lock()
-
-
-@contextmanager
-def _landing(kind: str) -> Iterator[None]:
-    """Count a write of ``kind`` as in flight for the block."""
-    with _in_flight_lock:
-        _in_flight[kind] = _in_flight.get(kind, 0) + 1
-    try:
-        yield
-    finally:
-        with _in_flight_lock:
-            left = _in_flight[kind] - 1
-            if left:
-                _in_flight[kind] = left
-            else:
-                del _in_flight[kind]
-
-
-def _writing(
-    method: Callable[Concatenate[MigratingStore, P], R],
-) -> Callable[Concatenate[MigratingStore, P], R]:
-    """A write method counted in flight from its first write on, in a mirrored stage: a thread
-    held back between its first and its second write is still writing."""
-
-    @functools.wraps(method)
-    def counted(self: MigratingStore, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        if self._second is None:
-            return method(self, *args, **kwargs)
-        with _landing(self.kind):
-            return method(self, *args, **kwargs)
-
-    return counted
-
-
-def _settle(kind: str) -> None:
-    """Wait (``SETTLE`` at most) until no write of ``kind`` is in flight here."""
-    deadline = time.monotonic() + SETTLE
-    while _in_flight.get(kind) and time.monotonic() < deadline:
-        time.sleep(0.005)
 
 
 class MigratingStore:
@@ -238,7 +182,7 @@ class MigratingStore:
     ) -> None:
         """Run a second write; report its failure (with the key) instead of raising it."""
         try:
-            with _landing(self.kind):
+            with landing(self.kind):
                 write(*args)
         except Exception as exc:
             self._event(operation, key, SECOND_WRITE_FAILED, error=type(exc).__name__)
@@ -287,7 +231,7 @@ class MigratingStore:
         authoritative side is read again (an answer that moved means a write raced the read:
         nothing to conclude), then the other side; their difference, if any."""
         time.sleep(RECHECK_DELAY)
-        _settle(self.kind)
+        settle(self.kind)
         again = shadow.run(lambda: call(self._first))
         if shadow.compare(self.schema, ours, again) is not None:
             return None
@@ -355,21 +299,21 @@ class MigratingStore:
 
     # -- writes -----------------------------------------------------------------------------------
 
-    @_writing
+    @writing
     def put(self, record: Mapping[str, Any], *, expect: Mapping[str, Any] | None = None) -> Record:
         """Store ``record`` whole (see ``Store.put``); the stored record is mirrored."""
         stored = self._first.put(self._incoming(record, "record"), expect=expect)
         self._mirror_put("put", stored)
         return self._out(stored)
 
-    @_writing
+    @writing
     def create(self, record: Mapping[str, Any]) -> Record:
         """Store ``record`` unless its key is taken; the created record is mirrored."""
         stored = self._first.create(self._incoming(record, "record"))
         self._mirror_put("create", stored)
         return self._out(stored)
 
-    @_writing
+    @writing
     def update(
         self, changes: Mapping[str, Any], *, expect: Mapping[str, Any] | None = None
     ) -> Record:
@@ -378,7 +322,7 @@ class MigratingStore:
         self._mirror_put("update", merged)
         return self._out(merged)
 
-    @_writing
+    @writing
     def find_or_create(self, filters: Mapping[str, Any], record: Mapping[str, Any]) -> Record:
         """The record matching ``filters``, or ``record`` once created (and then mirrored)."""
         self._first.explain(filters)  # the filters are checked before validate runs
@@ -414,7 +358,7 @@ class MigratingStore:
                 )
         return removed
 
-    @_writing
+    @writing
     def remove(self, filters: Mapping[str, Any]) -> int:
         """Delete every record matching (non-empty) ``filters``; return how many."""
         if self._second is None:
@@ -427,7 +371,7 @@ class MigratingStore:
         matches = self._first.iter_all(filters)
         return self._remove_each("remove", matches, tuple(prepared.items()))
 
-    @_writing
+    @writing
     def remove_in(self, field: str, values: Iterable[Any]) -> int:
         """Delete records whose ``field`` equals one of ``values``; return how many."""
         if self._second is None:
@@ -445,7 +389,7 @@ class MigratingStore:
                 removed += self._remove_each("remove_in", matches, ((name, wanted),))
         return removed
 
-    @_writing
+    @writing
     def truncate(self, force: bool = False) -> int:
         """Delete every record (only with ``force=True``); return how many."""
         if self._second is None:
@@ -463,7 +407,7 @@ class MigratingStore:
             self.purge_expired()
         return removed
 
-    @_writing
+    @writing
     def purge_expired(self) -> int:
         """Delete the expired records of both sides the stage writes; how many the
         authoritative side deleted."""
@@ -472,7 +416,7 @@ class MigratingStore:
             self._second_write("purge_expired", None, self._second.purge_expired)
         return purged
 
-    @_writing
+    @writing
     def put_many(self, records: Iterable[Mapping[str, Any]]) -> int:
         """``put`` each record, a checked chunk at a time, each chunk mirrored; return the
         number of distinct keys written (records are stored as given, versions unchecked)."""
@@ -495,7 +439,7 @@ class MigratingStore:
                 continue
             if schema.version_field is None:
                 try:
-                    with _landing(self.kind):
+                    with landing(self.kind):
                         second.put_many(batch.values())
                 except Exception as exc:
                     for key in batch:

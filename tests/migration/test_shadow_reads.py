@@ -200,7 +200,7 @@ def test_a_second_write_held_back_past_the_recheck_delay_is_not_a_mismatch(
 ) -> None:
     # A loaded machine can hold a second write back longer than RECHECK_DELAY: the second look
     # also waits (SETTLE at most) for this process's second writes of the kind to land.
-    from kvstore.migration.store import RECHECK_DELAY, SETTLE
+    from kvstore.migration.flight import RECHECK_DELAY, SETTLE
 
     store = flaky_store(unique_kind(), switch, "shadow")
     store.put({"id": "a", "n": 1})
