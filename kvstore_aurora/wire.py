@@ -1,25 +1,26 @@
-"""One statement, sent through libpq directly: what ``cursor.execute`` does for kvstore's calls of
-one statement (find by key, an indexed find, a page, a put, an update), without its machinery.
+"""Statements sent through libpq directly: what ``cursor.execute`` does for kvstore's calls of one
+statement (find by key, a bounded read, a put, a guarded write, an update), and what psycopg's
+pipeline does for a transaction, without their machinery.
 
 psycopg's cursor spends about as much client CPU on each ``execute`` (query conversion, its
 prepared-statement bookkeeping, result state) as a loopback round trip takes on the client, and
-kvstore's single-statement calls pay it on their hot path (docs/PERFORMANCE.md). Their
-statements are kvstore's own, with plain ``%s`` placeholders, so a ``Wire`` can send them itself:
+its pipeline more (docs/PERFORMANCE.md). kvstore's statements are its own, with ``%s`` and ``%b``
+placeholders, so a ``Wire`` can send them itself:
 
 - parameters are dumped and rows loaded by the connection's own adapters (a psycopg
   ``Transformer``, as a cursor uses), with the types psycopg gives them, in binary for ``%b``
   and as text for ``%s``;
 - a statement is prepared once it ran ``prepare_threshold`` times on the connection, as psycopg
-  does (``None`` there: never), under a name of kvstore's own (``kvstore_N``, new in the process), at most
-  ``MAX_PREPARED`` of them a connection;
+  does (``None`` there: never), under a name of kvstore's own (``kvstore_N``, new in the
+  process), at most ``MAX_PREPARED`` of them a connection;
 - a server's error is psycopg's own exception (``error_from_result``), and a lost connection
   raises what the cursor would, so kvstore's error mapping and retries see no difference.
 
 A prepared statement another party deallocated (psycopg's ``DEALLOCATE ALL`` after a rollback,
 a ``DISCARD ALL``) or whose result type changed (its table was altered) is sent again unprepared,
-when no transaction is open: the statement did not run. Anything unusual (a pipeline, a
-connection not in autocommit or not usable, a named placeholder) takes the
-connection's cursor, reused from call to call.
+when no transaction is open: the statement did not run (in a pipeline: ``Stale``). Anything
+unusual (a pipeline already open, a connection not in autocommit or not usable, a named
+placeholder) takes the connection's cursor, reused from call to call.
 """
 
 from __future__ import annotations
@@ -149,11 +150,7 @@ class Wire:
         if result is None:
             row: tuple[Any, ...] | None = self.cursor.execute(query, params).fetchone()
             return row
-        if result.ntuples == 0:
-            return None
-        tx = self._tx
-        tx.set_pgresult(result)
-        return tx.load_row(0, tuple)
+        return self.first_row(result)
 
     def all(self, query: bytes, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         """Every row of ``query`` run with ``params``."""
@@ -193,8 +190,8 @@ class Wire:
         One result a statement: the server runs them in order, and after the first that fails
         (``FATAL_ERROR``) the rest are ``PIPELINE_ABORTED``. ``None`` when the connection is in
         a pipeline already (its caller's) or not usable: psycopg's pipeline must send them.
-        ``Stale`` when a prepared statement was gone: nothing after it ran, and the statements
-        go unprepared next time. An interrupted pipeline closes the connection (half a
+        ``Stale`` when a prepared statement was gone: nothing after it ran, and the names it
+        lost are forgotten (prepared again at the threshold). An interrupted pipeline closes the connection (half a
         conversation)."""
         connection, pgconn, tx = self.connection, self._pgconn, self._tx
         if pgconn.pipeline_status or pgconn.status != _CONN_OK:
@@ -290,6 +287,8 @@ class Wire:
             return False
         uses = self._counts.get(key, 0) + 1
         if uses < threshold:
+            if len(self._counts) >= 4 * MAX_PREPARED:
+                self._counts.clear()  # bounded: forgetting costs a few unprepared runs
             self._counts[key] = uses
             return False
         self._counts.pop(key, None)
