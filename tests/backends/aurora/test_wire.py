@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from psycopg.adapt import PyFormat
 
-from kvstore import create_store
+from kvstore import Store, create_store, increment, transaction
 from kvstore.testing import unique_kind
 from kvstore_aurora.connection import injected_pool
 from kvstore_aurora.settings import PostgresSettings
@@ -251,49 +251,44 @@ def test_a_pipelines_results_are_one_a_statement_and_abort_after_the_first_failu
     assert wire.first_row(results[1]) == (2,)  # six rolled back, one applied
 
 
-def test_a_transaction_whose_prepared_steps_were_deallocated_runs_again(
-    pg_settings: PostgresSettings,
-) -> None:
-    from kvstore import increment, transaction
-
+@pytest.fixture
+def counter_store(pg_settings: PostgresSettings) -> Iterator[tuple[Store, psycopg.Connection[Any]]]:
+    """A store on an injected connection, holding the counter ``{"id": "c", "n": 0}``."""
     connection = connect(pg_settings)
-    try:
-        store = create_store(
-            unique_kind("wiretx"), backend="aurora", settings=pg_settings, connection=connection
-        )
-        store.ensure()
-        store.put({"id": "c", "n": 0})
-        for n in range(6):
-            with transaction() as tx:
-                tx.put(store, {"id": f"p{n}"})
-                tx.update(store, {"id": "c", "n": increment(1)})
-        assert _prepared(connection)
-        connection.execute("DEALLOCATE ALL", prepare=False)
-        with transaction() as tx:
-            tx.put(store, {"id": "last"})
-            tx.update(store, {"id": "c", "n": increment(1)})
-        assert store.find({"id": "c"}) == {"id": "c", "n": 7}
-        assert store.count() == 8
-    finally:
-        connection.close()
+    store = create_store(
+        unique_kind("wiretx"), backend="aurora", settings=pg_settings, connection=connection
+    )
+    store.ensure()
+    store.put({"id": "c", "n": 0})
+    yield store, connection
+    connection.close()
+
+
+def _bump(store: Store, key: str, by: int) -> None:
+    """A transaction: a put of ``key`` and an increment of the counter by ``by``."""
+    with transaction() as tx:
+        tx.put(store, {"id": key})
+        tx.update(store, {"id": "c", "n": increment(by)})
+
+
+def test_a_transaction_whose_prepared_steps_were_deallocated_runs_again(
+    counter_store: tuple[Store, psycopg.Connection[Any]],
+) -> None:
+    store, connection = counter_store
+    for n in range(6):
+        _bump(store, f"p{n}", 1)
+    assert _prepared(connection)
+    connection.execute("DEALLOCATE ALL", prepare=False)
+    _bump(store, "last", 1)
+    assert store.find({"id": "c"}) == {"id": "c", "n": 7}
+    assert store.count() == 8
 
 
 def test_a_transaction_inside_the_callers_own_pipeline_goes_through_psycopgs(
-    pg_settings: PostgresSettings,
+    counter_store: tuple[Store, psycopg.Connection[Any]],
 ) -> None:
-    from kvstore import increment, transaction
-
-    connection = connect(pg_settings)
-    try:
-        store = create_store(
-            unique_kind("wirepl"), backend="aurora", settings=pg_settings, connection=connection
-        )
-        store.ensure()
-        store.put({"id": "c", "n": 0})
-        with connection.pipeline(), transaction() as tx:
-            tx.put(store, {"id": "p"})
-            tx.update(store, {"id": "c", "n": increment(2)})
-        assert store.find({"id": "c"}) == {"id": "c", "n": 2}
-        assert store.find({"id": "p"}) == {"id": "p"}
-    finally:
-        connection.close()
+    store, connection = counter_store
+    with connection.pipeline():
+        _bump(store, "p", 2)
+    assert store.find({"id": "c"}) == {"id": "c", "n": 2}
+    assert store.find({"id": "p"}) == {"id": "p"}
