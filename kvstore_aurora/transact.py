@@ -2,15 +2,16 @@
 
 The operations go out in one pipeline: BEGIN, one statement per operation made to fail (a
 division by zero) when its guard does not hold (``kvstore_aurora.guarded``), COMMIT, then one
-Sync. The pipeline is libpq's, driven by ``Wire.pipeline`` (psycopg's pipeline costs the client
-more than the statements do), or psycopg's when the connection is in its caller's pipeline. The unconditional puts to one table share one statement (put_many's upsert of a JSON
-array, in key order, at the first one's place): such a put cannot fail on a guard, and a
-statement costs both sides more than a record in it. The server runs them in order; the first
-that fails aborts the transaction, and its position is the first statement without a result. The
-record that explains the failure is read right after the ROLLBACK (a second round trip, on
-failure only). A value the server refuses (a column's type, length or constraint) is the error of
-its operation, with its ``index``: refused in a shared upsert, the transaction runs again with a
-statement a put to find which.
+Sync. The pipeline is libpq's, driven by ``Wire.pipeline`` (psycopg's costs the client more than
+the statements do), or psycopg's when the connection is in its caller's pipeline already. The
+unconditional puts to one table share one statement (put_many's upsert of a JSON array, in key
+order, at the first one's place): such a put cannot fail on a guard, and a statement costs both
+sides more than a record in it. The server runs them in order; the first that fails aborts the
+transaction, and its position is the first statement whose result is an error. The record that
+explains the failure is read right after the ROLLBACK (a second round trip, on failure only). A
+value the server refuses (a column's type, length or constraint) is the error of its operation,
+with its ``index``: refused in a shared upsert, the transaction runs again with a statement a
+put, to find which.
 
 An update whose only fault was the size bound (``guarded.update_sql``), or a step refused by a
 record that changed in between, makes the transaction run again; an update then goes in *checked*

@@ -92,6 +92,10 @@ def test_unprocessed_keys_are_retried_until_every_record_is_read(
     assert calls["BatchGetItem"] == 4  # 2 batches of at most 100 keys, plus 2 retries
 
 
+MARGIN = 1.0
+"""Seconds a call may run past its time budget here (a slow attempt under load)."""
+
+
 def test_leftovers_are_retried_within_the_time_budget_of_each_batch(
     client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -111,6 +115,9 @@ def test_leftovers_are_retried_within_the_time_budget_of_each_batch(
     started = time.monotonic()
     with pytest.raises(UnprocessedError, match="time budget of 1 s") as info:
         store.put_many(records(3))
-    assert time.monotonic() - started < 1.0
+    # Within the budget, plus a margin: on a loaded machine an attempt can outlast the estimate
+    # a retry leaves room for (1.32 s seen once in a full CI run). Ignoring the budget would
+    # take every backoff: about 5 s on average.
+    assert time.monotonic() - started < 1.0 + MARGIN
     assert 0 < len(slept) < batch.MAX_RETRIES
     assert "throttled" in str(info.value)
