@@ -191,23 +191,18 @@ class Wire:
         (``FATAL_ERROR``) the rest are ``PIPELINE_ABORTED``. ``None`` when the connection is in
         a pipeline already (its caller's) or not usable: psycopg's pipeline must send them.
         ``Stale`` when a prepared statement was gone: nothing after it ran, and the names it
-        lost are forgotten (prepared again at the threshold). An interrupted pipeline closes the connection (half a
-        conversation)."""
-        connection, pgconn, tx = self.connection, self._pgconn, self._tx
+        lost are forgotten (prepared again at the threshold). An interrupted pipeline closes the
+        connection (half a conversation)."""
+        connection, pgconn = self.connection, self._pgconn
         if pgconn.pipeline_status or pgconn.status != _CONN_OK:
             return None
         sends: list[_Send] = []
         for query, params, preparable in statements:
             text = query.encode() if isinstance(query, str) else query
-            found = numbered(text)
-            if found is None or len(found[1]) != len(params):
+            found = self._dumped(text, params, preparable)
+            if found is None:
                 return None
-            converted, formats = found
-            values = tx.dump_sequence(params, formats)
-            key = (text, tx.types or ())
-            name = self._names.get(key) if preparable else None
-            ripe = preparable and name is None and self._ripe(key)
-            sends.append(_Send(key, converted, values, list(tx.formats or ()), name, ripe))
+            sends.append(found)
         with connection.lock:
             pgconn.enter_pipeline_mode()
             try:
@@ -250,35 +245,43 @@ class Wire:
         pgconn = self._pgconn
         if pgconn.pipeline_status or pgconn.status != _CONN_OK or not connection.autocommit:
             return None
-        found = numbered(query)
-        if found is None:
+        sent = self._dumped(query, params, True)
+        if sent is None:
             return None
-        converted, formats = found
-        if len(formats) != len(params):
-            return None  # the cursor says what is wrong
-        tx = self._tx
-        values = tx.dump_sequence(params, formats)
-        types = tx.types or ()
-        key = (query, types)
-        name = self._names.get(key)
         with connection.lock:
-            if name is None and self._ripe(key):
-                name = self._prepare(key, converted, types)
-            if name is None:
-                pgconn.send_query_params(converted, values, types, tx.formats, 0)
+            if sent.ripe:
+                sent.name = self._prepare(sent.key, sent.converted)
+            if sent.name is None:
+                pgconn.send_query_params(sent.converted, sent.values, sent.key[1], sent.formats, 0)
             else:
-                pgconn.send_query_prepared(name, values, tx.formats, 0)
+                pgconn.send_query_prepared(sent.name, sent.values, sent.formats, 0)
             result: pq.abc.PGresult = connection.wait(execute(pgconn))[-1]
         if result.status in _OK:
             return result
         if (
-            name is not None
+            sent.name is not None
             and not again
-            and self._stale(key, result)  # forgets it
+            and self._stale(sent.key, result)  # forgets it
             and pgconn.transaction_status == _IDLE  # no transaction was open: it did not run
         ):
             return self._result(query, params, again=True)
         raise error_from_result(result, encoding=connection.info.encoding)
+
+    def _dumped(self, query: bytes, params: Sequence[Any], preparable: bool) -> _Send | None:
+        """``query`` numbered and ``params`` dumped, with the name the statement is prepared
+        under and whether to prepare it now (a ``preparable`` one counts one more use);
+        ``None`` when the cursor must send it (its placeholders, or a count that does not fit:
+        the cursor says what is wrong)."""
+        found = numbered(query)
+        if found is None or len(found[1]) != len(params):
+            return None
+        converted, formats = found
+        tx = self._tx
+        values = tx.dump_sequence(params, formats)
+        key = (query, tx.types or ())
+        name = self._names.get(key) if preparable else None
+        ripe = preparable and name is None and self._ripe(key)
+        return _Send(key, converted, values, list(tx.formats or ()), name, ripe)
 
     def _ripe(self, key: tuple[bytes, tuple[int, ...]]) -> bool:
         """Whether the statement of ``key`` is to be prepared now (it counts one more use)."""
@@ -294,13 +297,12 @@ class Wire:
         self._counts.pop(key, None)
         return True
 
-    def _prepare(
-        self, key: tuple[bytes, tuple[int, ...]], converted: bytes, types: Sequence[int]
-    ) -> bytes:
-        """Prepare ``converted`` (one round trip; the server's refusal is the caller's error)."""
+    def _prepare(self, key: tuple[bytes, tuple[int, ...]], converted: bytes) -> bytes:
+        """Prepare ``converted`` with the parameter types of ``key`` (one round trip; the
+        server's refusal is the caller's error)."""
         pgconn = self._pgconn
         name = _new_name()
-        pgconn.send_prepare(name, converted, types)
+        pgconn.send_prepare(name, converted, key[1])
         result = self.connection.wait(execute(pgconn))[-1]
         if result.status != pq.ExecStatus.COMMAND_OK:
             raise error_from_result(result, encoding=self.connection.info.encoding)
