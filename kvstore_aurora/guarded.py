@@ -2,8 +2,8 @@
 live record and the write are one statement.
 
 A put's and a delete's statement start with ``WITH p AS (SELECT %s AS k0, ...)``: the key bound
-once and referenced as ``p.k0``; an update's has ``p`` in its ``FROM`` (with its increments'
-amounts, ``a0``...). The write:
+once and referenced as ``p.k0``; an update's has ``p`` in its ``FROM``, with every value it binds
+but its guard's (its changes, key, increments' amounts and size bound). The write:
 
 - a ``Put`` that may write on a key with no live record: ``INSERT ... ON CONFLICT (key) DO UPDATE
   ... WHERE <the stored row is expired, or the guard holds on it>`` (``DO NOTHING`` for a create
@@ -17,7 +17,10 @@ A single put or delete ends with the outcome (``outcome_sql``: whether ``w`` wro
 row as the statement's snapshot shows it, read only when nothing was written). A single update is
 the plain ``UPDATE ... RETURNING`` the merged row: when it returns nothing, the driver reads the
 record to say why (two statements then, one for every update that writes). A transaction's step
-ends with ``SELECT 1 / (SELECT count(*) FROM w)``, which fails when the guard did not hold.
+ends with ``SELECT 1 / (SELECT count(*) FROM w)``, which fails when the guard did not hold. The
+updates of one table in one transaction whose guards bind no value (no ``expect``, version or
+expiry) and whose statements have one shape share one step (``shared_update``): ``p`` is then a
+``VALUES`` list of their rows, and the step fails unless every one of them wrote.
 
 The size rule of an ``Update`` (``check_item_size`` of the merged record) is kept by a bound the
 statement checks, never below the merged record's DynamoDB size: twice the stored ``doc``'s JSON
@@ -49,7 +52,7 @@ from kvstore_aurora.layout import Layout
 from kvstore_aurora.predicates import ALIAS, Token, column_sql, condition, render
 from kvstore_aurora.upserts import json_source, replace_sql, stored_columns
 
-__all__ = ["Statement", "check_sql", "delete_sql", "put_sql", "update_sql"]
+__all__ = ["Statement", "check_sql", "delete_sql", "put_sql", "shared_update", "update_sql"]
 
 _ALIAS = sql.Identifier(ALIAS)
 
@@ -57,26 +60,29 @@ _ALIAS = sql.Identifier(ALIAS)
 class Statement:
     """A statement's shape (what its text depends on), parameters, and how to compose it."""
 
-    __slots__ = ("build", "params", "shape")
+    __slots__ = ("build", "params", "shape", "shareable")
 
-    def __init__(self, shape: Any, params: list[Any], build: Callable[[], sql.Composable]) -> None:
+    def __init__(
+        self,
+        shape: Any,
+        params: list[Any],
+        build: Callable[[], sql.Composable],
+        shareable: bool = False,
+    ) -> None:
         self.shape = shape
         self.params = params
         self.build = build
+        self.shareable = shareable
+        """Whether the statement's guard binds no value (only ``update_sql`` says so)."""
 
 
-def _params_select(layout: Layout, amounts: int) -> sql.Composed:
-    """``p``'s row: the key's parameters (``k0``...) and ``amounts`` increments' (``a0``...)."""
+def _params_cte(layout: Layout) -> sql.Composable:
+    """``WITH p AS (...)``: the key's parameters as ``p.k0``..."""
     names = [
         sql.SQL("%s::{} AS {}").format(column.cast, sql.Identifier(f"k{i}"))
         for i, column in enumerate(layout.keys)
     ]
-    names += [sql.SQL("%s::numeric AS {}").format(sql.Identifier(f"a{i}")) for i in range(amounts)]
-    return sql.SQL("SELECT {}").format(sql.SQL(", ").join(names))
-
-
-def _params_cte(layout: Layout, amounts: int) -> sql.Composable:
-    return sql.SQL("WITH p AS ({})").format(_params_select(layout, amounts))
+    return sql.SQL("WITH p AS (SELECT {})").format(sql.SQL(", ").join(names))
 
 
 def _key_match(layout: Layout) -> sql.Composable:
@@ -114,7 +120,7 @@ def outcome_sql(layout: Layout, ctes: sql.Composable) -> sql.Composed:
         "{}, {} SELECT (SELECT count(*) FROM w), {} FROM p "
         "LEFT JOIN {} AS {} ON {} AND NOT EXISTS (SELECT 1 FROM w)"
     ).format(
-        _params_cte(layout, 0),
+        _params_cte(layout),
         ctes,
         sql.SQL(", ").join(column_sql(name) for name in layout.selected),
         layout.table,
@@ -127,7 +133,7 @@ def step_sql(layout: Layout, ctes: sql.Composable) -> sql.Composed:
     """``ctes`` (ending with ``w``) as a transaction's step: an error (division by zero) when
     ``w`` wrote nothing."""
     return sql.SQL("{}, {} SELECT 1 / (SELECT count(*) FROM w)::int").format(
-        _params_cte(layout, 0), ctes
+        _params_cte(layout), ctes
     )
 
 
@@ -228,7 +234,7 @@ def delete_sql(layout: Layout, schema: KindSchema, op: Delete, step: bool) -> St
                 )
             )
             if step:
-                return sql.SQL("{}, {} SELECT count(*) FROM w").format(_params_cte(layout, 0), ctes)
+                return sql.SQL("{}, {} SELECT count(*) FROM w").format(_params_cte(layout), ctes)
             return outcome_sql(layout, ctes)
         ctes = sql.SQL("{}, {}").format(
             _locked(layout, live, present, "UPDATE"),
@@ -241,7 +247,7 @@ def delete_sql(layout: Layout, schema: KindSchema, op: Delete, step: bool) -> St
         if not step:
             return outcome_sql(layout, ctes)
         return sql.SQL("{}, {} SELECT {}").format(
-            _params_cte(layout, 0), ctes, _holds(guard.when_absent, "EXISTS (SELECT 1 FROM w)")
+            _params_cte(layout), ctes, _holds(guard.when_absent, "EXISTS (SELECT 1 FROM w)")
         )
 
     return Statement(shape, params, build)
@@ -287,7 +293,7 @@ def check_sql(layout: Layout, schema: KindSchema, op: Check) -> Statement:
 
     def build() -> sql.Composable:
         return sql.SQL("{}, {} SELECT {}").format(
-            _params_cte(layout, 0),
+            _params_cte(layout),
             _locked(layout, live, present, "SHARE"),
             _holds(guard.when_absent, "EXISTS (SELECT 1 FROM c WHERE live AND ok)"),
         )
@@ -299,16 +305,26 @@ def check_sql(layout: Layout, schema: KindSchema, op: Check) -> Statement:
 
 
 def update_sql(
-    layout: Layout, schema: KindSchema, op: Update, mode: str, bounded: bool = True
+    layout: Layout,
+    schema: KindSchema,
+    op: Update,
+    mode: str,
+    bounded: bool = True,
+    rows: int = 1,
 ) -> Statement:
     """The statement of an ``Update``: ``mode`` ``"write"`` (returns the merged row, or nothing
     when it wrote nothing: the caller reads the current row to say why), ``"step"`` (a
-    transaction's step), ``"checked"`` (a step returning the merged row). ``bounded``: only when the size bound
-    shows the merged record is small enough."""
+    transaction's step), ``"checked"`` (a step returning the merged row). ``bounded``: only when
+    the size bound shows the merged record is small enough.
+
+    Every value of ``op`` that the statement binds is a column of ``p`` (its changes, key,
+    increments' amounts and size bound), except its guard's: a statement whose guard binds none
+    (``Statement.shareable``) may be a step of ``rows`` updates of the same shape, with ``p`` a
+    ``VALUES`` list of their rows (``shared_update``), that fails unless every one wrote."""
     guard = op.guard
     amounts = list(op.increments.items())
-    # The parameters in the statement's order: SET's (the doc's removes and sets, the real
-    # columns' values), then p's (the key, the increments' amounts), then WHERE's.
+    # p's columns in order: the doc's removes and sets, the real columns' values, the key, the
+    # increments' amounts, the size bound. Their parameters come first, then WHERE's.
     params: list[Any] = []
     doc_removes: list[str] = []
     doc_sets: dict[str, Any] = {}
@@ -335,8 +351,6 @@ def update_sql(
         params.append(Jsonb(doc_sets))
     params += [layout.encode(field, op.sets[field]) for field in column_sets]
     params += [*op.key, *(decimal(amount) for _field, amount in amounts)]
-    live = _tokens(layout, _live(schema, guard), params)
-    present = _tokens(layout, guard.when_present or (), params)
     if bounded:
         # The merged record's fields come from the stored record (bounded in SQL by
         # _size_bound) or from the changes, sets and increments (their bound, or sized here):
@@ -351,6 +365,9 @@ def update_sql(
             if column.kind in ("int", "numeric", "double", "boolean")
         )
         params.append(room)
+    bound = len(params)
+    live = _tokens(layout, _live(schema, guard), params)
+    present = _tokens(layout, guard.when_present or (), params)
     shape = (
         "update",
         mode,
@@ -365,10 +382,20 @@ def update_sql(
     )
 
     def build() -> sql.Composable:
-        assignments, checks = _update_parts(layout, amounts, doc_removes, doc_sets)
+        p: list[tuple[str, sql.Composable]] = []  # p's columns: (name, cast)
+        if doc_removes:
+            p.append(("x", sql.SQL("text[]")))
+        if doc_sets:
+            p.append(("d", sql.SQL("jsonb")))
+        p += [(f"c{i}", _column(layout, field).cast) for i, field in enumerate(column_sets)]
+        p += [(f"k{i}", column.cast) for i, column in enumerate(layout.keys)]
+        p += [(f"a{i}", sql.SQL("numeric")) for i in range(len(amounts))]
+        if bounded:
+            p.append(("b", sql.SQL("bigint")))
+        assignments, checks = _update_parts(layout, amounts, bool(doc_removes), bool(doc_sets))
         assignments += [
-            sql.SQL("{} = %s::{}").format(sql.Identifier(field), _column(layout, field).cast)
-            for field in column_sets
+            sql.SQL("{} = p.{}").format(sql.Identifier(field), sql.Identifier(f"c{i}"))
+            for i, field in enumerate(column_sets)
         ]
         assignments += [sql.SQL("{} = NULL").format(sql.Identifier(f)) for f in column_removes]
         if not assignments:
@@ -376,27 +403,62 @@ def update_sql(
             assignments.append(sql.SQL("{} = {}").format(sql.Identifier(first), column_sql(first)))
         where = [_key_match(layout), _all(layout, live), _all(layout, present), *checks]
         if bounded:
-            where.append(sql.SQL("{} + %s < {}").format(_size_bound(layout), MAX_ITEM_SIZE))
+            where.append(sql.SQL("{} + p.b < {}").format(_size_bound(layout), MAX_ITEM_SIZE))
         returned = sql.SQL(", ").join(column_sql(name) for name in layout.selected)
-        write = sql.SQL("UPDATE {} AS {} SET {} FROM ({}) AS p WHERE {} RETURNING {}").format(
+        write = sql.SQL("UPDATE {} AS {} SET {} FROM {} WHERE {} RETURNING {}").format(
             layout.table,
             _ALIAS,
             sql.SQL(", ").join(assignments),
-            _params_select(layout, len(amounts)),
+            _rows_of_p(p, rows),
             sql.SQL(" AND ").join(where),
-            returned,
+            sql.SQL("1") if mode == "step" else returned,
         )
         if mode == "write":
             return write
-        names = sql.SQL(", ").join(sql.Identifier("w", name) for name in layout.selected)
         if mode == "step":
-            return sql.SQL("WITH w AS ({}) SELECT 1 / (SELECT count(*) FROM w)::int").format(write)
+            every = sql.SQL("WITH w AS ({}) SELECT 1 / ((SELECT count(*) FROM w) = {})::int")
+            return every.format(write, sql.Literal(rows))
+        names = sql.SQL(", ").join(sql.Identifier("w", name) for name in layout.selected)
         return sql.SQL(
             "WITH w AS ({}) SELECT (1 / (SELECT count(*) FROM w))::int, {} "
             "FROM (SELECT 1) AS one LEFT JOIN w ON TRUE"
         ).format(write, names)
 
-    return Statement(shape, params, build)
+    return Statement(shape, params, build, shareable=bound == len(params))
+
+
+def shared_update(
+    layout: Layout, schema: KindSchema, first: Update, statements: list[Statement]
+) -> Statement:
+    """One transaction step for updates of one table (each key once, ``first`` the first of
+    them) whose ``statements`` (``update_sql``'s, in step mode) are shareable and of one shape:
+    their shared statement, with their parameters row after row (``update_sql``'s docstring)."""
+    params = [value for statement in statements for value in statement.params]
+    rows = len(statements)
+
+    def build() -> sql.Composable:
+        return update_sql(layout, schema, first, "step", rows=rows).build()
+
+    return Statement(("shared", rows, statements[0].shape), params, build)
+
+
+def _rows_of_p(columns: list[tuple[str, sql.Composable]], rows: int) -> sql.Composed:
+    """``p``: one row of ``columns`` (each a name and a cast) bound as parameters, or ``rows``
+    rows of them in a ``VALUES`` list."""
+    names = [sql.Identifier(name) for name, _cast in columns]
+    if rows == 1:
+        return sql.SQL("(SELECT {}) AS p").format(
+            sql.SQL(", ").join(
+                sql.SQL("%s::{} AS {}").format(cast, name)
+                for (_name, cast), name in zip(columns, names, strict=True)
+            )
+        )
+    row = sql.SQL("({})").format(
+        sql.SQL(", ").join(sql.SQL("%s::{}").format(cast) for _name, cast in columns)
+    )
+    return sql.SQL("(VALUES {}) AS p ({})").format(
+        sql.SQL(", ").join([row] * rows), sql.SQL(", ").join(names)
+    )
 
 
 def _column(layout: Layout, field: str) -> Any:
@@ -409,8 +471,8 @@ def _column(layout: Layout, field: str) -> Any:
 def _update_parts(
     layout: Layout,
     amounts: list[tuple[str, int | float]],
-    doc_removes: list[str],
-    doc_sets: dict[str, Any],
+    doc_removes: bool,
+    doc_sets: bool,
 ) -> tuple[list[sql.Composable], list[sql.Composable]]:
     """The assignments of ``doc`` and of incremented columns, and the increments' checks.
 
@@ -444,9 +506,9 @@ def _update_parts(
     if doc_removes or doc_sets or doc_increments:
         doc: sql.Composable = column_sql("doc")
         if doc_removes:
-            doc = sql.SQL("({} - %s::text[])").format(doc)
+            doc = sql.SQL("({} - p.x)").format(doc)
         if doc_sets:
-            doc = sql.SQL("({} || %s::jsonb)").format(doc)
+            doc = sql.SQL("({} || p.d)").format(doc)
         # A function takes at most 100 arguments: 50 fields a jsonb_build_object.
         for start in range(0, len(doc_increments), 100):
             doc = sql.SQL("({} || jsonb_build_object({}))").format(

@@ -1,17 +1,29 @@
 """``transaction()`` on PostgreSQL: one transaction in one round trip.
 
-The operations go out in one pipeline: BEGIN, one statement per operation made to fail (a
-division by zero) when its guard does not hold (``kvstore_aurora.guarded``), COMMIT, then one
-Sync. The pipeline is libpq's, driven by ``Wire.pipeline`` (psycopg's costs the client more than
-the statements do), or psycopg's when the connection is in its caller's pipeline already. The
-unconditional puts to one table share one statement (put_many's upsert of a JSON array, in key
-order, at the first one's place): such a put cannot fail on a guard, and a statement costs both
-sides more than a record in it. The server runs them in order; the first that fails aborts the
-transaction, and its position is the first statement whose result is an error. The record that
-explains the failure is read right after the ROLLBACK (a second round trip, on failure only). A
-value the server refuses (a column's type, length or constraint) is the error of its operation,
-with its ``index``: refused in a shared upsert, the transaction runs again with a statement a
-put, to find which.
+The operations go out in one pipeline: one statement per operation made to fail (a division by
+zero) when its guard does not hold (``kvstore_aurora.guarded``), then one Sync. The server runs
+the statements before a Sync as one transaction, which it commits at the Sync, or rolls back
+whole when a statement failed; BEGIN and COMMIT go around them only when the transaction must
+stay open past the Sync (a checked run, below) or is a savepoint in the caller's transaction.
+The pipeline is libpq's, driven by ``Wire.pipeline`` (psycopg's costs the client more than the
+statements do), or psycopg's, with BEGIN and COMMIT, when the connection is in its caller's
+pipeline already.
+
+Operations of one table may share a statement, at the first one's place, because a statement
+costs both sides more than a row in it (the server starts every statement's plan anew):
+
+- the unconditional puts: put_many's upsert of a JSON array, in key order (such a put cannot
+  fail on a guard);
+- the updates whose guards bind no value and whose statements have one shape
+  (``guarded.shared_update``): their rows in one ``VALUES`` list, a step that fails unless every
+  one wrote. A transaction names each key of a kind once, so no two of them meet one row.
+
+The server runs the statements in order; the first that fails aborts the transaction, and its
+position is the first statement whose result is an error. The record that explains the failure
+is read right after the ROLLBACK (a second round trip, on failure only). A value the server
+refuses (a column's type, length or constraint) is the error of its operation, with its
+``index``. When a shared statement fails, the transaction runs again with a statement an
+operation, to find which one failed.
 
 An update whose only fault was the size bound (``guarded.update_sql``), or a step refused by a
 record that changed in between, makes the transaction run again; an update then goes in *checked*
@@ -32,13 +44,21 @@ from psycopg import sql
 
 from kvstore.backend import Conflict, Record
 from kvstore.errors import InvalidArgument, StoreError
+from kvstore.schema import KindSchema
 from kvstore.values import check_item_size
 from kvstore.writes import Delete, Put, Update, Write, apply, key_of
 from kvstore_aurora.batch import transaction_sql
 from kvstore_aurora.columns import dumps
 from kvstore_aurora.connection import Connection, Pool, pipeline
-from kvstore_aurora.guarded import Statement, check_sql, delete_sql, put_sql, update_sql
-from kvstore_aurora.layout import check_rows, decode
+from kvstore_aurora.guarded import (
+    Statement,
+    check_sql,
+    delete_sql,
+    put_sql,
+    shared_update,
+    update_sql,
+)
+from kvstore_aurora.layout import Layout, check_rows, decode
 from kvstore_aurora.wire import Stale, Wire
 
 if TYPE_CHECKING:
@@ -46,8 +66,9 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_RUNS", "run_transaction", "statements", "step"]
 
-MAX_RUNS = 3
-"""Runs of one transaction at most (after a deadlock, a size bound, a record changed between)."""
+MAX_RUNS = 4
+"""Runs of one transaction at most (after a shared statement failed, a deadlock, a size bound, a
+record changed between)."""
 
 
 class _Failed(Exception):
@@ -64,8 +85,8 @@ class _Again(Exception):
 
 
 class _Split(Exception):
-    """A shared upsert was refused (a value its column cannot hold): the next run gives each put
-    its own statement, so that the refusal names its operation."""
+    """A shared statement failed: the next run gives each operation its own statement, so that
+    the failure names its operation."""
 
 
 class _Refused(Exception):
@@ -78,33 +99,68 @@ class _Refused(Exception):
 
 
 def step(
-    driver: AuroraDriver, connection: Connection, op: Write, checked: bool
+    driver: AuroraDriver,
+    connection: Connection,
+    op: Write,
+    checked: bool,
+    statement: Statement | None = None,
 ) -> tuple[bytes, list[Any]]:
     """``op`` as a statement of a transaction, which fails when its guard does not hold
-    (``checked``: an update also returns the merged row)."""
+    (``checked``: an update also returns the merged row; ``statement``: the one made for it
+    already)."""
     layout = driver._layout(connection)
-    schema = driver.schema
-    statement: Statement | None
-    if isinstance(op, Put):
-        check_rows(layout, (op.record,))
-        if op.guard.unconditional:  # it always writes: the plain upsert, with nothing to check
-            return driver.upsert(connection, op.record)
-        statement = put_sql(layout, schema, op, step=True)
-        if statement is None:  # its guard can hold on nothing
-            statement = Statement(("never",), [], lambda: sql.SQL("SELECT 1 / 0"))
-    elif isinstance(op, Update):
-        mode = "checked" if checked else "step"
-        statement = update_sql(layout, schema, op, mode, bounded=not checked)
-    elif isinstance(op, Delete):
-        statement = delete_sql(layout, schema, op, step=True)
-    else:
-        statement = check_sql(layout, schema, op)
+    if statement is None:
+        if isinstance(op, Put):
+            check_rows(layout, (op.record,))
+            if op.guard.unconditional:  # it always writes: the plain upsert, nothing to check
+                return driver.upsert(connection, op.record)
+        statement = _statement(layout, driver.schema, op, checked)
     query = driver._statement(layout, statement.shape, connection, statement.build)
     return query, statement.params
 
 
+def _statement(layout: Layout, schema: KindSchema, op: Write, checked: bool) -> Statement:
+    if isinstance(op, Put):
+        found = put_sql(layout, schema, op, step=True)
+        # None: its guard can hold on nothing.
+        return found or Statement(("never",), [], lambda: sql.SQL("SELECT 1 / 0"))
+    if isinstance(op, Update):
+        mode = "checked" if checked else "step"
+        return update_sql(layout, schema, op, mode, bounded=not checked)
+    if isinstance(op, Delete):
+        return delete_sql(layout, schema, op, step=True)
+    return check_sql(layout, schema, op)
+
+
 def _plain_put(op: Write) -> bool:
     return isinstance(op, Put) and op.guard.unconditional
+
+
+def _groups(
+    connection: Connection, ops: Sequence[tuple[AuroraDriver, Write]], checked: bool
+) -> tuple[dict[int, list[int]], dict[int, Statement]]:
+    """The operations that share a step, by the index of each one's first: the unconditional
+    puts to one table, and the updates of one table that ``shared_update`` puts in one
+    statement (not in a checked run, whose updates each return their merged record); and the
+    updates' statements, by index."""
+    puts: dict[int, list[int]] = {}  # id(driver) -> the indexes of its unconditional puts
+    updates: dict[tuple[int, Any], list[int]] = {}  # (id(driver), shape) -> its updates
+    made: dict[int, Statement] = {}
+    for index, (driver, op) in enumerate(ops):
+        if _plain_put(op):
+            puts.setdefault(id(driver), []).append(index)
+        elif isinstance(op, Update) and not checked:
+            try:
+                made[index] = statement = update_sql(
+                    driver._layout(connection), driver.schema, op, "step"
+                )
+            except InvalidArgument as exc:
+                exc.index = index
+                raise
+            if statement.shareable:
+                updates.setdefault((id(driver), statement.shape), []).append(index)
+    groups = [*puts.values(), *updates.values()]
+    return {group[0]: group for group in groups if len(group) > 1}, made
 
 
 def statements(
@@ -113,34 +169,51 @@ def statements(
     checked: bool,
     share: bool = True,
 ) -> tuple[list[tuple[bytes, list[Any]]], list[int], set[int]]:
-    """The run's statements (see the module's docstring; ``share``: the unconditional puts to
-    one table share one), for each the index of the operation it stands for (of a shared upsert,
-    its first put's), and the positions of the shared upserts. A value its column cannot hold
-    is ``InvalidArgument`` with the operation's ``index``."""
-    shared: dict[int, list[int]] = {}  # id(driver) -> the indexes of its unconditional puts
-    for index, (driver, op) in enumerate(ops):
-        if share and _plain_put(op):
-            shared.setdefault(id(driver), []).append(index)
+    """The run's statements (see the module's docstring; ``share``: operations may share one),
+    for each the index of the operation it stands for (of a shared step, its first one's), and
+    the positions of the shared steps. A value its column cannot hold is ``InvalidArgument``
+    with the operation's ``index``."""
+    groups, made = _groups(connection, ops, checked) if share else ({}, {})
+    grouped = {index for group in groups.values() for index in group[1:]}
     found: list[tuple[bytes, list[Any]]] = []
     owners: list[int] = []
     sharing: set[int] = set()
     for index, (driver, op) in enumerate(ops):
-        group = shared.get(id(driver)) if share and _plain_put(op) else None
         try:
-            if group is None or len(group) == 1:
-                found.append(step(driver, connection, op, checked))
-            else:
-                assert isinstance(op, Put)
+            if isinstance(op, Put) and (index in groups or index in grouped):
                 check_rows(driver._layout(connection), (op.record,))
-                if group[0] != index:
-                    continue
+            if index in grouped:
+                continue
+            group = groups.get(index)
+            if group is None:
+                found.append(step(driver, connection, op, checked, made.get(index)))
+            else:
                 sharing.add(len(found))
-                found.append(_upsert_all(driver, connection, [ops[i][1] for i in group]))
+                found.append(_shared(driver, connection, ops, group, made))
         except InvalidArgument as exc:
             exc.index = index
             raise
         owners.append(index)
     return found, owners, sharing
+
+
+def _shared(
+    driver: AuroraDriver,
+    connection: Connection,
+    ops: Sequence[tuple[AuroraDriver, Write]],
+    group: list[int],
+    made: dict[int, Statement],
+) -> tuple[bytes, list[Any]]:
+    """The one step of the operations of ``group`` (see ``_groups``; ``made``: the updates'
+    statements)."""
+    first = ops[group[0]][1]
+    if isinstance(first, Put):
+        return _upsert_all(driver, connection, [ops[i][1] for i in group])
+    assert isinstance(first, Update)
+    layout = driver._layout(connection)
+    statement = shared_update(layout, driver.schema, first, [made[i] for i in group])
+    query = driver._statement(layout, statement.shape, connection, statement.build)
+    return query, statement.params
 
 
 def _upsert_all(
@@ -174,10 +247,11 @@ def _wired(
     connection: Connection,
     wire: Wire,
     sent: list[tuple[str | bytes, Sequence[Any], bool]],
+    first: int,
     steps: int,
 ) -> _Outcome | None:
-    """The run's statements (the BEGIN, ``steps`` steps, maybe the COMMIT) through ``wire``'s
-    pipeline; ``None``: psycopg's must send them."""
+    """The run's statements (``steps`` steps from position ``first``, maybe a BEGIN before them
+    and a COMMIT after) through ``wire``'s pipeline; ``None``: psycopg's must send them."""
     try:
         results = wire.pipeline(sent)
     except Stale:
@@ -187,9 +261,9 @@ def _wired(
     for position, result in enumerate(results):
         if result.status == psycopg.pq.ExecStatus.FATAL_ERROR:
             error = pg.error_from_result(result, encoding=connection.info.encoding)
-            at = position - 1 if 0 < position <= steps else steps
+            at = position - first if first <= position < first + steps else steps
             return _Outcome(error, at, lambda i: None)
-    return _Outcome(None, steps, lambda i: wire.first_row(results[i + 1]))
+    return _Outcome(None, steps, lambda i: wire.first_row(results[i + first]))
 
 
 def _through_psycopg(
@@ -228,14 +302,21 @@ def _run(
     ``_Refused`` when it rolled back."""
     # Every layout and statement first: a missing table fails before anything is sent.
     steps, owners, sharing = statements(connection, ops, checked, share)
+    own = connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     begin, commit, roll_back = transaction_sql(connection, "kvstore_transaction")
     pool = ops[0][0].pool
-    sent: list[tuple[str | bytes, Sequence[Any], bool]] = [(begin, (), False)]
+    # The steps of one pipeline, with no BEGIN before them, are one transaction already: the
+    # server commits it at the Sync, or rolls all of it back after a step that failed. A BEGIN
+    # (and a COMMIT after the steps) is sent when the transaction must outlive the Sync (a
+    # checked run) or is a savepoint in the caller's transaction.
+    implicit = own and not checked
+    first = 0 if implicit else 1
+    sent: list[tuple[str | bytes, Sequence[Any], bool]] = [] if implicit else [(begin, (), False)]
     sent += [(query, params, True) for query, params in steps]
-    if not checked:
+    if not checked and not implicit:
         sent.append((commit, (), False))
     try:
-        outcome = _wired(connection, pool.wire(connection), sent, len(steps))
+        outcome = _wired(connection, pool.wire(connection), sent, first, len(steps))
     except _Again:
         _roll_back(connection, roll_back)
         raise
@@ -264,11 +345,14 @@ def _run(
     at = outcome.at
     if at >= len(steps):
         raise failed
-    if not isinstance(failed, pg.DivisionByZero):
-        if not isinstance(failed, (pg.DataError, pg.IntegrityError)):
-            raise failed
-        if at in sharing:
-            raise _Split() from failed
+    # A step's guard fails it by a division by zero; the server refuses a value by another.
+    guarded = isinstance(failed, pg.DivisionByZero)
+    refused = not guarded and isinstance(failed, (pg.DataError, pg.IntegrityError))
+    if not guarded and not refused:
+        raise failed
+    if at in sharing:  # which of its operations failed, a run with a step each tells
+        raise _Split() from failed
+    if refused:
         raise _Refused(owners[at], failed) from failed
     index = owners[at]
     driver, op = ops[index]

@@ -236,14 +236,16 @@ def test_a_transaction_of_ten_operations_is_one_round_trip(
     block(1)  # statements rendered and prepared once
     with counter.counting() as sent:
         block(2)
-    assert sent == [12, 1]  # BEGIN, ten statements, COMMIT: one Sync
+    # Ten statements and one Sync, at which the server commits them (no BEGIN, no COMMIT).
+    assert sent == [10, 1]
     assert [r["qty"] for r in stock.find_all({"qty": ge(0)})] == [2, 2, 2, 2]
     with counter.counting() as sent, pytest.raises(ConditionFailed) as info:
         block(3)
     assert info.value.index == 0
-    # The pipeline, then ROLLBACK and the read of the record that refused it (psycopg may add a
-    # DEALLOCATE ALL of the statements it had prepared in the failed transaction).
-    assert sent[1] in (3, 4)
+    # The pipeline, which the server rolled back whole at its Sync, then the read of the record
+    # that refused it (psycopg may add a DEALLOCATE ALL of the statements it had prepared in
+    # the failed transaction).
+    assert sent[1] in (2, 3)
     assert [r["qty"] for r in stock.find_all({"qty": ge(0)})] == [2, 2, 2, 2]
     assert orders.find({"id": "counter"}) == {"id": "counter", "seen": 2}
 
@@ -268,8 +270,8 @@ def test_a_transaction_s_plain_puts_to_one_kind_share_one_statement(
     block(1, 0)  # statements rendered and prepared once
     with counter.counting() as sent:
         block(2, 1)
-    # BEGIN, the members' four puts, the team's put, the update, COMMIT: one Sync.
-    assert sent == [5, 1]
+    # The members' four puts in one statement, the team's put, the update: one Sync.
+    assert sent == [3, 1]
     assert members.find_all({"team": "t1"}) == [
         {"team": "t1", "seq": seq, "joined": 2} for seq in (1, 2, 3)
     ]
@@ -281,3 +283,80 @@ def test_a_transaction_s_plain_puts_to_one_kind_share_one_statement(
     assert info.value.index == 4
     assert [m["joined"] for m in members.find_all({"joined": 2})] == [2, 2, 2, 2]
     assert teams.find({"id": "t2"}) == {"id": "t2", "size": 2}
+
+
+def test_a_transaction_s_unguarded_updates_of_one_shape_share_one_statement(
+    counted: tuple[Any, StatementCounter],
+) -> None:
+    from kvstore import ConditionFailed, InvalidArgument, NotFound, increment, transaction
+
+    make, counter = counted
+    stock, expiring = make(), make(ttl_field="expires")
+    stock.put_many([{"id": f"s{n}", "qty": 10, "note": "x"} for n in range(5)])
+    expiring.put_many([{"id": f"e{n}", "n": 0} for n in range(2)])
+
+    def block(amount: int) -> None:
+        with transaction() as tx:
+            for n in (3, 0, 2):  # one statement: an increment and a set each
+                tx.update(stock, {"id": f"s{n}", "qty": increment(-amount), "note": f"{amount}"})
+            tx.update(stock, {"id": "s1", "qty": increment(amount)})  # another shape
+            tx.update(stock, {"id": "s4", "qty": increment(1)}, expect={"note": "x"})  # guarded
+            for n in range(2):  # their expiry binds the clock: a statement each
+                tx.update(expiring, {"id": f"e{n}", "n": increment(1)})
+
+    block(1)  # statements rendered and prepared once
+    with counter.counting() as sent:
+        block(2)
+    assert sent == [5, 1]
+    assert stock.find_all() == [
+        {"id": "s0", "qty": 7, "note": "2"},
+        {"id": "s1", "qty": 13, "note": "x"},
+        {"id": "s2", "qty": 7, "note": "2"},
+        {"id": "s3", "qty": 7, "note": "2"},
+        {"id": "s4", "qty": 12, "note": "x"},
+    ]
+    assert expiring.find_all() == [{"id": "e0", "n": 2}, {"id": "e1", "n": 2}]
+
+    # A shared statement that fails is run again a statement an operation, which names the
+    # operation; nothing is applied.
+    stock.put({"id": "s2", "qty": "many", "note": "x"})
+    before = stock.find_all(), expiring.find_all()
+
+    def bump(key: str, **expect: Any) -> tuple[str, dict[str, Any]]:
+        return key, expect
+
+    failing: list[tuple[list[tuple[str, dict[str, Any]]], type[Exception], int]] = [
+        ([bump("s0"), bump("s2"), bump("s1")], InvalidArgument, 1),  # a string's increment
+        ([bump("s0"), bump("gone"), bump("s1")], NotFound, 1),
+        ([bump("s0"), bump("s1"), bump("s3", qty=0), bump("s4")], ConditionFailed, 2),
+    ]
+    for bumps, error, index in failing:
+        with pytest.raises(error) as info, transaction() as tx:  # noqa: PT012
+            for key, expect in bumps:
+                tx.update(stock, {"id": key, "qty": increment(1)}, expect=expect or None)
+        assert info.value.index == index, error
+        assert (stock.find_all(), expiring.find_all()) == before
+
+
+def test_a_shared_update_near_the_size_limit_runs_again_checked(
+    counted: tuple[Any, StatementCounter],
+) -> None:
+    from kvstore import InvalidArgument, transaction
+    from kvstore.values import MAX_ITEM_SIZE, item_size
+
+    make, _counter = counted
+    store = make()
+    big = {"id": "big", "blob": ""}
+    big["blob"] = "x" * (300_000 - item_size(big))
+    store.put_many([big, {"id": "small"}])
+    room = MAX_ITEM_SIZE - 1 - item_size(big) - len("more")
+    with transaction() as tx:  # one shape: one statement, whose size bound the big one reaches
+        tx.update(store, {"id": "small", "more": "y"})
+        tx.update(store, {"id": "big", "more": "y" * room})
+    assert item_size(store.find({"id": "big"})) == MAX_ITEM_SIZE - 1
+    assert store.find({"id": "small"}) == {"id": "small", "more": "y"}
+    with pytest.raises(InvalidArgument) as info, transaction() as tx:  # noqa: PT012
+        tx.update(store, {"id": "small", "more": "z"})
+        tx.update(store, {"id": "big", "more": "z" * (room + 1)})
+    assert info.value.index == 1
+    assert store.find({"id": "small"}) == {"id": "small", "more": "y"}
