@@ -16,6 +16,8 @@ import contextlib
 from typing import TYPE_CHECKING
 
 import psycopg
+from psycopg.errors import DivisionByZero
+from psycopg.pq import TransactionStatus
 
 from kvstore.backend import Conflict, Record
 from kvstore.errors import InvalidArgument
@@ -76,9 +78,15 @@ def update(driver: AuroraDriver, op: Update) -> Record:
     def run(connection: Connection) -> tuple[bool, Record, Layout] | None:
         attempts[0] += 1
         layout = driver._layout(connection)
-        statement = update_sql(layout, schema, op, "write")
+        idle = connection.pgconn.transaction_status == TransactionStatus.IDLE
+        statement = update_sql(layout, schema, op, "write", idle=idle)
         query = driver._statement(layout, statement.shape, connection, statement.build)
-        row = driver.pool.wire(connection).one(query, statement.params)
+        try:
+            row = driver.pool.wire(connection).one(query, statement.params)
+        except DivisionByZero:
+            if not idle:
+                raise
+            row = None  # an increment broke the number rules: nothing was written
         if row is not None:
             return True, decode(layout, row), layout
         # Why it wrote nothing is judged on the record as it is now (the rare path: a

@@ -311,11 +311,16 @@ def update_sql(
     mode: str,
     bounded: bool = True,
     rows: int = 1,
+    idle: bool = False,
 ) -> Statement:
     """The statement of an ``Update``: ``mode`` ``"write"`` (returns the merged row, or nothing
     when it wrote nothing: the caller reads the current row to say why), ``"step"`` (a
     transaction's step), ``"checked"`` (a step returning the merged row). ``bounded``: only when
     the size bound shows the merged record is small enough.
+
+    An increment that breaks the number rules fails a step, and a write on an ``idle``
+    connection (in no transaction, whose failure aborts nothing else), by a division by zero;
+    any other write then writes nothing.
 
     Every value of ``op`` that the statement binds is a column of ``p`` (its changes, key,
     increments' amounts and size bound), except its guard's: a statement whose guard binds none
@@ -368,9 +373,11 @@ def update_sql(
     bound = len(params)
     live = _tokens(layout, _live(schema, guard), params)
     present = _tokens(layout, guard.when_present or (), params)
+    failing = mode != "write" or idle
     shape = (
         "update",
         mode,
+        failing,
         tuple((field, type(amount) is int) for field, amount in amounts),
         bool(doc_removes),
         bool(doc_sets),
@@ -392,7 +399,9 @@ def update_sql(
         p += [(f"a{i}", sql.SQL("numeric")) for i in range(len(amounts))]
         if bounded:
             p.append(("b", sql.SQL("bigint")))
-        assignments, checks = _update_parts(layout, amounts, bool(doc_removes), bool(doc_sets))
+        assignments, checks = _update_parts(
+            layout, amounts, bool(doc_removes), bool(doc_sets), failing
+        )
         assignments += [
             sql.SQL("{} = p.{}").format(sql.Identifier(field), sql.Identifier(f"c{i}"))
             for i, field in enumerate(column_sets)
@@ -473,15 +482,19 @@ def _update_parts(
     amounts: list[tuple[str, int | float]],
     doc_removes: bool,
     doc_sets: bool,
+    failing: bool,
 ) -> tuple[list[sql.Composable], list[sql.Composable]]:
-    """The assignments of ``doc`` and of incremented columns, and the increments' checks.
+    """The assignments of ``doc`` and of incremented columns, and the increments' checks for
+    the WHERE (none when ``failing``: the first assignment fails the statement instead).
 
-    Each increment's stored number (``S``), sum (``R``) and normalised sum (``N``) are computed
-    once, in a correlated subquery (``inc.derived``) that the SET and the WHERE each read: written
-    inline, every check and assignment would repeat ``S``'s expression, and PostgreSQL prepares
-    each copy at every execution (the statement took several times a plain UPDATE's time).
+    Each increment's stored number (``S``) is computed once a value, in a correlated subquery
+    (``inc.from_derived``): written inline, every check and assignment would repeat ``S``'s
+    expression, and PostgreSQL prepares each copy at every execution (the statement took
+    several times a plain UPDATE's time). A check in the SET spares the WHERE a subquery of its
+    own, which the server would start at every run too.
     """
-    assignments: list[sql.Composable] = []
+    # (column, value, its type, whether the value reads y's S)
+    targets: list[tuple[str, sql.Composable, sql.Composable, bool]] = []
     checks: list[sql.Composable] = []
     doc_increments: list[sql.Composable] = []
     places = [layout.place(field) for field, _amount in amounts]
@@ -497,12 +510,8 @@ def _update_parts(
             doc_increments += [sql.Literal(field), sql.SQL("to_jsonb({})").format(result)]
         else:
             assert place.column is not None
-            assignments.append(
-                sql.SQL("{} = {}").format(
-                    sql.Identifier(place.column.name),
-                    inc.from_derived(places, inc.as_column(place.column, result)),
-                )
-            )
+            column = place.column
+            targets.append((column.name, inc.as_column(column, result), column.cast, True))
     if doc_removes or doc_sets or doc_increments:
         doc: sql.Composable = column_sql("doc")
         if doc_removes:
@@ -514,12 +523,17 @@ def _update_parts(
             doc = sql.SQL("({} || jsonb_build_object({}))").format(
                 doc, sql.SQL(", ").join(doc_increments[start : start + 100])
             )
-        if doc_increments:
-            doc = inc.from_derived(places, doc)
-        assignments.insert(0, sql.SQL("doc = {}").format(doc))
-    if checks:
-        checks = [inc.from_derived(places, sql.SQL(" AND ").join(checks))]
-    return assignments, checks
+        targets.insert(0, ("doc", doc, sql.SQL("jsonb"), bool(doc_increments)))
+    assignments: list[sql.Composable] = []
+    for position, (name, value, cast, derived) in enumerate(targets):
+        if checks and failing and position == 0:
+            value, derived = inc.failing_unless(sql.SQL(" AND ").join(checks), value, cast), True
+        if derived:
+            value = inc.from_derived(places, value)
+        assignments.append(sql.SQL("{} = {}").format(sql.Identifier(name), value))
+    if checks and not failing:
+        return assignments, [inc.from_derived(places, sql.SQL(" AND ").join(checks))]
+    return assignments, []
 
 
 def _size_bound(layout: Layout) -> sql.Composable:

@@ -27,6 +27,7 @@ from kvstore_aurora.predicates import column_sql
 
 __all__ = [
     "derived_names",
+    "failing_unless",
     "fits",
     "from_derived",
     "normalised",
@@ -145,19 +146,18 @@ def as_column(column: Column, number: sql.Composable) -> sql.Composable:
 
 
 def derived_names(number: int) -> tuple[sql.Composable, sql.Composable, sql.Composable]:
-    """``S``, ``R`` and ``N`` of increment ``number`` as ``from_derived`` names them."""
-    return (
-        sql.SQL("y.{}").format(sql.Identifier(f"s{number}")),
-        sql.SQL("z.{}").format(sql.Identifier(f"r{number}")),
-        sql.SQL("z.{}").format(sql.Identifier(f"n{number}")),
-    )
+    """``S``, ``R`` and ``N`` of increment ``number`` in a value ``from_derived`` computes."""
+    stored = sql.SQL("y.{}").format(sql.Identifier(f"s{number}"))
+    total = sql.SQL("({} + p.{})").format(stored, sql.Identifier(f"a{number}"))
+    return stored, total, normalised(total)
 
 
 def from_derived(places: list[Place], value: sql.Composable) -> sql.Composed:
     """``value`` computed in a scalar subquery of the row being updated where, for increment
-    ``i`` of the field at ``places[i]`` (amount ``p.a<i>``), ``y.s<i>`` is ``S``, ``y.ok<i>``
-    whether the stored value may be incremented, ``z.r<i>`` is ``R`` and ``z.n<i>`` is ``N``.
-    ``OFFSET 0`` keeps PostgreSQL from folding the layers back into copies of ``S``."""
+    ``i`` of the field at ``places[i]`` (amount ``p.a<i>``), ``y.s<i>`` is ``S`` and ``y.ok<i>``
+    whether the stored value may be incremented. ``OFFSET 0`` keeps PostgreSQL from folding the
+    subquery back into copies of ``S``'s expression. (The server starts every subquery of a
+    statement at each run: ``R`` and ``N``, cheap over ``S``, are written where they are used.)"""
     stored = sql.SQL(", ").join(
         sql.SQL("{} AS {}, {} AS {}").format(
             stored_number(place),
@@ -167,16 +167,15 @@ def from_derived(places: list[Place], value: sql.Composable) -> sql.Composed:
         )
         for number, place in enumerate(places)
     )
-    totals = []
-    for number in range(len(places)):
-        total = sql.SQL("(y.{} + p.{})").format(
-            sql.Identifier(f"s{number}"), sql.Identifier(f"a{number}")
-        )
-        totals.append(
-            sql.SQL("{} AS {}, {} AS {}").format(
-                total, sql.Identifier(f"r{number}"), normalised(total), sql.Identifier(f"n{number}")
-            )
-        )
-    return sql.SQL(
-        "(SELECT {} FROM (SELECT {} OFFSET 0) AS y, LATERAL (SELECT {} OFFSET 0) AS z)"
-    ).format(value, stored, sql.SQL(", ").join(totals))
+    return sql.SQL("(SELECT {} FROM (SELECT {} OFFSET 0) AS y)").format(value, stored)
+
+
+def failing_unless(
+    checks: sql.Composable, value: sql.Composable, cast: sql.Composable
+) -> sql.Composed:
+    """``value`` (of type ``cast``, inside ``from_derived``) when ``checks`` hold, else a division
+    by zero that fails the statement (the divisor is the row's, or the server would divide
+    while it plans)."""
+    return sql.SQL("(CASE WHEN {} THEN {} ELSE (1 / (y.s0 * 0))::text::{} END)").format(
+        checks, value, cast
+    )
