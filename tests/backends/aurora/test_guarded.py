@@ -417,31 +417,24 @@ def test_a_value_its_column_refuses_in_a_transaction_names_its_operation(
 
 
 def test_an_increment_that_breaks_the_rules_in_the_caller_s_transaction_aborts_nothing(
-    pg_settings: PostgresSettings,
+    counted: tuple[Store, StatementCounter],
 ) -> None:
     # On a connection in no transaction, the statement fails on such an increment (and the
     # driver reads the record to say why); in the caller's own transaction it must write
     # nothing and fail nothing, or it would abort the caller's other work.
-    connection = connect(pg_settings)
-    try:
-        store = create_store(
-            unique_kind("guard"), backend="aurora", settings=pg_settings, connection=connection
-        )
-        store.ensure()
-        store.put_many([{"id": "s", "n": "text"}, {"id": "m", "n": 2**63 - 1}])
+    store, counter = counted
+    store.put_many([{"id": "s", "n": "text"}, {"id": "m", "n": 2**63 - 1}])
+    for key in ("s", "m"):
+        with pytest.raises(InvalidArgument):
+            store.update({"id": key, "n": increment(1)})  # idle: the failing statement
+    with counter.connection.transaction():
+        store.put({"id": "mine", "n": 1})
         for key in ("s", "m"):
             with pytest.raises(InvalidArgument):
-                store.update({"id": key, "n": increment(1)})  # idle: the failing statement
-        with connection.transaction():
-            store.put({"id": "mine", "n": 1})
-            for key in ("s", "m"):
-                with pytest.raises(InvalidArgument):
-                    store.update({"id": key, "n": increment(1)})
-            store.update({"id": "mine", "n": increment(1)})
-        assert store.find_all() == [
-            {"id": "m", "n": 2**63 - 1},
-            {"id": "mine", "n": 2},
-            {"id": "s", "n": "text"},
-        ]
-    finally:
-        connection.close()
+                store.update({"id": key, "n": increment(1)})
+        store.update({"id": "mine", "n": increment(1)})
+    assert store.find_all() == [
+        {"id": "m", "n": 2**63 - 1},
+        {"id": "mine", "n": 2},
+        {"id": "s", "n": "text"},
+    ]
