@@ -438,3 +438,53 @@ def test_an_increment_that_breaks_the_rules_in_the_caller_s_transaction_aborts_n
         {"id": "mine", "n": 2},
         {"id": "s", "n": "text"},
     ]
+
+
+def test_shared_updates_on_real_columns_and_composite_keys_match_memory(
+    pg_settings: PostgresSettings,
+) -> None:
+    # A transaction's updates of one shape share one statement (kvstore_aurora.transact): its
+    # VALUES rows carry typed keys, real columns' values and increments' amounts.
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+    from sqlalchemy import create_engine
+
+    from kvstore_aurora.migrate import create_kind_table, sqlalchemy_url
+
+    kind, members = unique_kind("sharedcol"), unique_kind("sharedkey")
+    engine = create_engine(sqlalchemy_url(pg_settings))
+    with engine.begin() as connection:
+        operations = Operations(MigrationContext.configure(connection))
+        create_kind_table(operations, kind, columns={"age": "bigint", "name": "text"})
+    engine.dispose()
+    composite = {"id_field": ("team", "seq"), "key_type": (str, int)}
+    sides = []
+    for backend in ("aurora", "memory"):
+        options: dict[str, Any] = {"backend": backend}
+        if backend == "aurora":
+            options["settings"] = pg_settings
+        people, teams = create_store(kind, **options), create_store(members, **composite, **options)
+        for store in (people, teams):
+            store.ensure()
+        people.put_many([{"id": f"p{n}", "age": n, "name": "x", "note": "n"} for n in range(3)])
+        teams.put_many([{"team": "t", "seq": n, "size": n * 1.5} for n in range(3)])
+        sides.append((people, teams))
+
+    def run(people: Store, teams: Store, amount: int) -> Any:
+        try:
+            with transaction() as tx:
+                for n in range(3):
+                    changes = {"id": f"p{n}", "age": increment(amount), "name": f"y{n}"}
+                    tx.update(people, {**changes, "note": None})
+                    tx.update(teams, {"team": "t", "seq": n, "size": increment(amount)})
+        except InvalidArgument as exc:
+            return ("error", exc.index)
+        return typed(people.find_all()), typed(teams.find_all())
+
+    # The last amount takes p2's age (1 by then) past the int range, and only p2's: the error
+    # names its operation, the fifth, and nothing applies.
+    for amount in (1, -2, 2**63 - 1):
+        found = [run(people, teams, amount) for people, teams in sides]
+        assert found[0] == found[1], amount
+    assert found[0] == ("error", 4)
+    assert typed(sides[0][0].find({"id": "p0"})) == typed({"id": "p0", "age": -1, "name": "y0"})
