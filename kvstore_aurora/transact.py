@@ -15,8 +15,9 @@ costs both sides more than a row in it (the server starts every statement's plan
 - the unconditional puts: put_many's upsert of a JSON array, in key order (such a put cannot
   fail on a guard);
 - the updates whose guards bind no value and whose statements have one shape
-  (``guarded.shared_update``): their rows in one ``VALUES`` list, a step that fails unless every
-  one wrote. A transaction names each key of a kind once, so no two of them meet one row.
+  (``guarded.shared_update``): their rows in one ``VALUES`` list, in key order, a step that fails
+  unless every one wrote. A transaction names each key of a kind once, so no two of them meet one
+  row; in key order, concurrent transactions lock their rows in one order.
 
 The server runs the statements in order; the first that fails aborts the transaction, and its
 position is the first statement whose result is an error. The record that explains the failure
@@ -205,13 +206,14 @@ def _shared(
     made: dict[int, Statement],
 ) -> tuple[bytes, list[Any]]:
     """The one step of the operations of ``group`` (see ``_groups``; ``made``: the updates'
-    statements)."""
+    statements), its rows in key order: concurrent transactions then lock them in one order."""
     first = ops[group[0]][1]
     if isinstance(first, Put):
         return _upsert_all(driver, connection, [ops[i][1] for i in group])
     assert isinstance(first, Update)
     layout = driver._layout(connection)
-    statement = shared_update(layout, driver.schema, first, [made[i] for i in group])
+    ordered = sorted(group, key=lambda index: key_of(driver.schema, ops[index][1]))
+    statement = shared_update(layout, driver.schema, first, [made[i] for i in ordered])
     query = driver._statement(layout, statement.shape, connection, statement.build)
     return query, statement.params
 

@@ -360,3 +360,20 @@ def test_a_shared_update_near_the_size_limit_runs_again_checked(
         tx.update(store, {"id": "big", "more": "z" * (room + 1)})
     assert info.value.index == 1
     assert store.find({"id": "small"}) == {"id": "small", "more": "y"}
+
+
+def test_a_shared_update_s_rows_go_in_key_order(counted: tuple[Any, StatementCounter]) -> None:
+    # Two transactions that update the same records, named in different orders, then lock them
+    # in one order (each waits for the other, rather than deadlocking).
+    from kvstore import increment
+    from kvstore_aurora.transact import statements
+
+    make, counter = counted
+    store = make()
+    keys = ["k3", "k1", "k4", "k2"]
+    store.put_many([{"id": key, "n": 0} for key in keys])
+    ops = [(store.driver, store.update_op({"id": key, "n": increment(1)})) for key in keys]
+    steps, owners, sharing = statements(counter.connection, ops, checked=False)
+    assert (owners, sharing) == ([0], {0})
+    ((_query, params),) = steps
+    assert [value for value in params if isinstance(value, str)] == sorted(keys)
