@@ -347,9 +347,11 @@ class AuroraDriver(Driver):
             raise Conflict(current)
         return None
 
-    def insert_sql(self, connection: Connection, many: bool) -> bytes:
-        """The upsert of one record, or (``many``) of a JSON array of them."""
-        layout = self._layout(connection)
+    def insert_sql(self, connection: Connection, many: bool, layout: Layout | None = None) -> bytes:
+        """The upsert of one record, or (``many``) of a JSON array of them (``layout``: the
+        table's, read already)."""
+        if layout is None:
+            layout = self._layout(connection)
         return self._statement(
             layout,
             ("insert", many),
@@ -357,15 +359,19 @@ class AuroraDriver(Driver):
             lambda: json_insert_sql(layout, upsert=True, many=many),
         )
 
-    def upsert(self, connection: Connection, record: Record) -> tuple[bytes, list[Any]]:
+    def upsert(
+        self, connection: Connection, record: Record, layout: Layout | None = None
+    ) -> tuple[bytes, list[Any]]:
         """The statement and parameters that store ``record`` whole (checked by ``check_rows``):
-        in the default layout its key values and its JSON, else its JSON alone."""
-        layout = self._layout(connection)
+        in the default layout its key values and its JSON, else its JSON alone (``layout``: the
+        table's, read already)."""
+        if layout is None:
+            layout = self._layout(connection)
         query = self._cached(layout, _UPSERT)
         if query is None:
             keyed = keyed_insert_sql(layout)
             if keyed is None:
-                return self.insert_sql(connection, many=False), [dumps(record)]
+                return self.insert_sql(connection, many=False, layout=layout), [dumps(record)]
             query = self._statement(layout, _UPSERT, connection, lambda: keyed)
         return query, [*(record[column.name] for column in layout.keys), dumps(record)]
 

@@ -9,6 +9,12 @@ The pipeline is libpq's, driven by ``Wire.pipeline`` (psycopg's costs the client
 statements do), or psycopg's, with BEGIN and COMMIT, when the connection is in its caller's
 pipeline already.
 
+Each statement is made as the pipeline sends it (``_Steps``), so the server runs one while the
+client makes the next: the updates' statements, the costliest to make, are made after the puts
+before them went out. A value its column cannot hold, found while they are made, ends the
+pipeline with a statement that fails (nothing is applied) and is the error of the first such
+operation in the block.
+
 Operations of one table may share a statement, at the first one's place, because a statement
 costs both sides more than a row in it (the server starts every statement's plan anew):
 
@@ -35,8 +41,9 @@ with another transaction (nothing was applied) is tried again too.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -101,20 +108,20 @@ class _Refused(Exception):
 
 def step(
     driver: AuroraDriver,
+    layout: Layout,
     connection: Connection,
     op: Write,
     checked: bool,
     statement: Statement | None = None,
 ) -> tuple[bytes, list[Any]]:
-    """``op`` as a statement of a transaction, which fails when its guard does not hold
-    (``checked``: an update also returns the merged row; ``statement``: the one made for it
-    already)."""
-    layout = driver._layout(connection)
+    """``op`` as a statement of a transaction on ``driver``'s table (of ``layout``), which fails
+    when its guard does not hold (``checked``: an update also returns the merged row;
+    ``statement``: the one made for it already)."""
     if statement is None:
         if isinstance(op, Put):
             check_rows(layout, (op.record,))
             if op.guard.unconditional:  # it always writes: the plain upsert, nothing to check
-                return driver.upsert(connection, op.record)
+                return driver.upsert(connection, op.record, layout)
         statement = _statement(layout, driver.schema, op, checked)
     query = driver._statement(layout, statement.shape, connection, statement.build)
     return query, statement.params
@@ -133,35 +140,105 @@ def _statement(layout: Layout, schema: KindSchema, op: Write, checked: bool) -> 
     return check_sql(layout, schema, op)
 
 
-def _plain_put(op: Write) -> bool:
-    return isinstance(op, Put) and op.guard.unconditional
+Layouts = dict[int, Layout]
+"""The layout of each driver's table, by ``id(driver)``: read before a run's pipeline opens
+(nothing else can be sent on the connection while it is open)."""
 
 
-def _groups(
-    connection: Connection, ops: Sequence[tuple[AuroraDriver, Write]], checked: bool
-) -> tuple[dict[int, list[int]], dict[int, Statement]]:
-    """The operations that share a step, by the index of each one's first: the unconditional
-    puts to one table, and the updates of one table that ``shared_update`` puts in one
-    statement (not in a checked run, whose updates each return their merged record); and the
-    updates' statements, by index."""
+def layouts(connection: Connection, ops: Sequence[tuple[AuroraDriver, Write]]) -> Layouts:
+    """The layouts of the tables ``ops`` write (a missing table fails here, before anything is
+    sent)."""
+    found: Layouts = {}
+    for driver, _op in ops:
+        if id(driver) not in found:
+            found[id(driver)] = driver._layout(connection)
+    return found
+
+
+def _put_groups(ops: Sequence[tuple[AuroraDriver, Write]]) -> dict[int, list[int]]:
+    """The unconditional puts to one table, by the index of the first (two or more a table)."""
     puts: dict[int, list[int]] = {}  # id(driver) -> the indexes of its unconditional puts
-    updates: dict[tuple[int, Any], list[int]] = {}  # (id(driver), shape) -> its updates
-    made: dict[int, Statement] = {}
     for index, (driver, op) in enumerate(ops):
-        if _plain_put(op):
+        if isinstance(op, Put) and op.guard.unconditional:
             puts.setdefault(id(driver), []).append(index)
-        elif isinstance(op, Update) and not checked:
+    return {group[0]: group for group in puts.values() if len(group) > 1}
+
+
+def _update_groups(
+    found: Layouts, ops: Sequence[tuple[AuroraDriver, Write]], made: dict[int, Statement]
+) -> dict[int, list[int]]:
+    """The updates of one table that ``shared_update`` puts in one statement (their statements
+    shareable and of one shape), by the index of the first; each update's statement goes in
+    ``made``, by index."""
+    updates: dict[tuple[int, Any], list[int]] = {}  # (id(driver), shape) -> its updates
+    for index, (driver, op) in enumerate(ops):
+        if isinstance(op, Update):
             try:
-                made[index] = statement = update_sql(
-                    driver._layout(connection), driver.schema, op, "step"
-                )
+                made[index] = statement = update_sql(found[id(driver)], driver.schema, op, "step")
             except InvalidArgument as exc:
                 exc.index = index
                 raise
             if statement.shareable:
                 updates.setdefault((id(driver), statement.shape), []).append(index)
-    groups = [*puts.values(), *updates.values()]
-    return {group[0]: group for group in groups if len(group) > 1}, made
+    return {group[0]: group for group in updates.values() if len(group) > 1}
+
+
+class _Steps:
+    """A run's steps, made one at a time as its pipeline sends them (the server runs each while
+    the next is made), and for each step made, the index of the operation it stands for (of a
+    shared step, its first one's) and whether it is shared (see the module's docstring).
+
+    Operations share a step when ``share`` and not ``checked`` (a checked run's updates each
+    return their merged record). A value its column cannot hold is ``InvalidArgument`` with
+    the operation's ``index``."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        ops: Sequence[tuple[AuroraDriver, Write]],
+        found: Layouts,
+        checked: bool,
+        share: bool,
+    ) -> None:
+        self.connection, self.ops, self.layouts = connection, ops, found
+        self.checked, self.share = checked, share
+        self.owners: list[int] = []
+        self.sharing: set[int] = set()
+        """The positions of the shared steps."""
+
+    def __iter__(self) -> Iterator[tuple[bytes, list[Any]]]:
+        connection, ops, found, checked = self.connection, self.ops, self.layouts, self.checked
+        puts = _put_groups(ops) if self.share else {}
+        updates: dict[int, list[int]] | None = None if self.share and not checked else {}
+        made: dict[int, Statement] = {}
+        skipped = {index for group in puts.values() for index in group[1:]}
+        for index, (driver, op) in enumerate(ops):
+            if index in skipped:
+                continue
+            layout = found[id(driver)]
+            try:
+                group = puts.get(index)
+                if group is None and isinstance(op, Update):
+                    if updates is None:  # made once the puts before them are on their way
+                        updates = _update_groups(found, ops, made)
+                        skipped.update(index for group in updates.values() for index in group[1:])
+                        if index in skipped:
+                            continue
+                    group = updates.get(index)
+                if group is None:
+                    found_step = step(driver, layout, connection, op, checked, made.get(index))
+                elif isinstance(op, Put):
+                    found_step = _upsert_all(driver, layout, connection, ops, group)
+                else:
+                    found_step = _shared_update(driver, layout, connection, ops, group, made)
+            except InvalidArgument as exc:
+                if exc.index is None:
+                    exc.index = index
+                raise
+            if group is not None:
+                self.sharing.add(len(self.owners))
+            self.owners.append(index)
+            yield found_step
 
 
 def statements(
@@ -170,48 +247,25 @@ def statements(
     checked: bool,
     share: bool = True,
 ) -> tuple[list[tuple[bytes, list[Any]]], list[int], set[int]]:
-    """The run's statements (see the module's docstring; ``share``: operations may share one),
-    for each the index of the operation it stands for (of a shared step, its first one's), and
-    the positions of the shared steps. A value its column cannot hold is ``InvalidArgument``
-    with the operation's ``index``."""
-    groups, made = _groups(connection, ops, checked) if share else ({}, {})
-    grouped = {index for group in groups.values() for index in group[1:]}
-    found: list[tuple[bytes, list[Any]]] = []
-    owners: list[int] = []
-    sharing: set[int] = set()
-    for index, (driver, op) in enumerate(ops):
-        try:
-            if isinstance(op, Put) and (index in groups or index in grouped):
-                check_rows(driver._layout(connection), (op.record,))
-            if index in grouped:
-                continue
-            group = groups.get(index)
-            if group is None:
-                found.append(step(driver, connection, op, checked, made.get(index)))
-            else:
-                sharing.add(len(found))
-                found.append(_shared(driver, connection, ops, group, made))
-        except InvalidArgument as exc:
-            exc.index = index
-            raise
-        owners.append(index)
-    return found, owners, sharing
+    """The run's statements, all made at once (see ``_Steps``), for each the index of the
+    operation it stands for, and the positions of the shared steps."""
+    made = _Steps(connection, ops, layouts(connection, ops), checked, share)
+    found = list(made)
+    return found, made.owners, made.sharing
 
 
-def _shared(
+def _shared_update(
     driver: AuroraDriver,
+    layout: Layout,
     connection: Connection,
     ops: Sequence[tuple[AuroraDriver, Write]],
     group: list[int],
     made: dict[int, Statement],
 ) -> tuple[bytes, list[Any]]:
-    """The one step of the operations of ``group`` (see ``_groups``; ``made``: the updates'
+    """The one step of the updates of ``group`` (see ``_update_groups``; ``made``: their
     statements), its rows in key order: concurrent transactions then lock them in one order."""
     first = ops[group[0]][1]
-    if isinstance(first, Put):
-        return _upsert_all(driver, connection, [ops[i][1] for i in group])
     assert isinstance(first, Update)
-    layout = driver._layout(connection)
     ordered = sorted(group, key=lambda index: key_of(driver.schema, ops[index][1]))
     statement = shared_update(layout, driver.schema, first, [made[i] for i in ordered])
     query = driver._statement(layout, statement.shape, connection, statement.build)
@@ -219,13 +273,26 @@ def _shared(
 
 
 def _upsert_all(
-    driver: AuroraDriver, connection: Connection, puts: list[Write]
+    driver: AuroraDriver,
+    layout: Layout,
+    connection: Connection,
+    ops: Sequence[tuple[AuroraDriver, Write]],
+    group: list[int],
 ) -> tuple[bytes, list[Any]]:
-    """One upsert of the records of ``puts`` (unconditional puts to ``driver``'s table, checked
-    by ``check_rows``), in key order: concurrent transactions then lock their rows in one order."""
-    records = [op.record for op in puts if isinstance(op, Put)]
+    """One upsert of the records of the unconditional puts of ``group`` (to ``driver``'s
+    table), in key order: concurrent transactions then lock their rows in one order."""
+    records = []
+    for index in group:
+        op = ops[index][1]
+        assert isinstance(op, Put)
+        try:
+            check_rows(layout, (op.record,))
+        except InvalidArgument as exc:
+            exc.index = index
+            raise
+        records.append(op.record)
     records.sort(key=operator.itemgetter(*driver.schema.id_fields))
-    return driver.insert_sql(connection, many=True), [dumps(records)]
+    return driver.insert_sql(connection, many=True, layout=layout), [dumps(records)]
 
 
 def _roll_back(connection: Connection, statement: str) -> None:
@@ -248,24 +315,26 @@ class _Outcome:
 def _wired(
     connection: Connection,
     wire: Wire,
-    sent: list[tuple[str | bytes, Sequence[Any], bool]],
+    sent: Iterable[tuple[str | bytes, Sequence[Any], bool]],
     first: int,
-    steps: int,
+    steps: Callable[[], int],
 ) -> _Outcome | None:
-    """The run's statements (``steps`` steps from position ``first``, maybe a BEGIN before them
-    and a COMMIT after) through ``wire``'s pipeline; ``None``: psycopg's must send them."""
+    """The run's statements (its steps from position ``first``, maybe a BEGIN before them and a
+    COMMIT after; ``steps()``: how many there were, once all were sent) through ``wire``'s
+    pipeline; ``None``: psycopg's must send them."""
     try:
         results = wire.pipeline(sent)
     except Stale:
         raise _Again() from None  # the caller rolls back
     if results is None:
         return None
+    count = steps()
     for position, result in enumerate(results):
         if result.status == psycopg.pq.ExecStatus.FATAL_ERROR:
             error = pg.error_from_result(result, encoding=connection.info.encoding)
-            at = position - first if first <= position < first + steps else steps
+            at = position - first if first <= position < first + count else count
             return _Outcome(error, at, lambda i: None)
-    return _Outcome(None, steps, lambda i: wire.first_row(results[i + first]))
+    return _Outcome(None, count, lambda i: wire.first_row(results[i + first]))
 
 
 def _through_psycopg(
@@ -302,8 +371,7 @@ def _run(
 ) -> None:
     """One run of the transaction on ``connection``: ``_Failed``, ``_Again``, ``_Split`` or
     ``_Refused`` when it rolled back."""
-    # Every layout and statement first: a missing table fails before anything is sent.
-    steps, owners, sharing = statements(connection, ops, checked, share)
+    made = _Steps(connection, ops, layouts(connection, ops), checked, share)
     own = connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     begin, commit, roll_back = transaction_sql(connection, "kvstore_transaction")
     pool = ops[0][0].pool
@@ -313,17 +381,28 @@ def _run(
     # checked run) or is a savepoint in the caller's transaction.
     implicit = own and not checked
     first = 0 if implicit else 1
-    sent: list[tuple[str | bytes, Sequence[Any], bool]] = [] if implicit else [(begin, (), False)]
-    sent += [(query, params, True) for query, params in steps]
-    if not checked and not implicit:
-        sent.append((commit, (), False))
+    opening: list[tuple[str | bytes, Sequence[Any], bool]] = (
+        [] if implicit else [(begin, (), False)]
+    )
+    closing = [] if checked or implicit else [(commit, (), False)]
+    sent = itertools.chain(opening, ((query, params, True) for query, params in made), closing)
     try:
-        outcome = _wired(connection, pool.wire(connection), sent, first, len(steps))
+        outcome = _wired(connection, pool.wire(connection), sent, first, lambda: len(made.owners))
     except _Again:
         _roll_back(connection, roll_back)
         raise
+    except InvalidArgument as exc:
+        # A value its column cannot hold, found as the steps went out (none was applied): the
+        # error of the first such operation in the block, as a run with a step each finds it.
+        _roll_back(connection, roll_back)
+        raise _first_invalid(connection, ops, checked) or exc from None
+    except Exception:
+        _roll_back(connection, roll_back)
+        raise
     if outcome is None:
+        steps = list(made)
         outcome = _through_psycopg(connection, pool, begin, steps, None if checked else commit)
+    owners, sharing = made.owners, made.sharing
     failed = outcome.failed
     if failed is None and checked:
         # Core's exact size check of every merged record, before the COMMIT.
@@ -345,7 +424,7 @@ def _run(
     if isinstance(failed, (pg.DeadlockDetected, pg.SerializationFailure)):
         raise _Again() from failed
     at = outcome.at
-    if at >= len(steps):
+    if at >= len(owners):
         raise failed
     # A step's guard fails it by a division by zero; the server refuses a value by another.
     guarded = isinstance(failed, pg.DivisionByZero)
@@ -359,6 +438,17 @@ def _run(
     index = owners[at]
     driver, op = ops[index]
     raise _Failed(index, driver.current(connection, key_of(driver.schema, op)))
+
+
+def _first_invalid(
+    connection: Connection, ops: Sequence[tuple[AuroraDriver, Write]], checked: bool
+) -> InvalidArgument | None:
+    """The ``InvalidArgument`` of the first operation whose value its column cannot hold."""
+    try:
+        statements(connection, ops, checked, share=False)
+    except InvalidArgument as exc:
+        return exc
+    return None
 
 
 def run_transaction(owner: AuroraDriver, ops: Sequence[tuple[AuroraDriver, Write]]) -> None:

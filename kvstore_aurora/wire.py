@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import psycopg
@@ -51,6 +51,9 @@ _GONE = b"26000"
 """invalid_sql_statement_name: the prepared statement no longer exists."""
 _CHANGED = b"0A000"
 """feature_not_supported, as in "cached plan must not change result type"."""
+_FAIL = b"SELECT 1 / 0"
+"""What ends a pipeline whose statements must not be applied: it fails, so the server rolls back
+what ran before it in the pipeline's transaction."""
 _PLACEHOLDER = re.compile(rb"%(.)", re.DOTALL)
 _FORMATS = {b"s": PyFormat.TEXT, b"t": PyFormat.TEXT, b"b": PyFormat.BINARY}
 """How each placeholder's parameter is sent: ``%b`` in binary, ``%s`` and ``%t`` as text."""
@@ -182,40 +185,45 @@ class Wire:
         return tx.load_row(0, tuple)
 
     def pipeline(
-        self, statements: Sequence[tuple[bytes | str, Sequence[Any], bool]]
+        self, statements: Iterable[tuple[bytes | str, Sequence[Any], bool]]
     ) -> list[pq.abc.PGresult] | None:
         """The results of ``statements`` (each a query, its parameters, and whether it may be
         prepared) sent in one pipeline that ends with one Sync: one round trip.
 
-        One result a statement: the server runs them in order, and after the first that fails
-        (``FATAL_ERROR``) the rest are ``PIPELINE_ABORTED``. ``None`` when the connection is in
-        a pipeline already (its caller's) or not usable: psycopg's pipeline must send them.
-        ``Stale`` when a prepared statement was gone: nothing after it ran, and the names it
-        lost are forgotten (prepared again at the threshold). An interrupted pipeline closes the
-        connection (half a conversation)."""
+        ``statements`` is read as the statements go out: each is sent as soon as the caller has
+        made it, and the server runs it while the caller makes the next. One result a statement:
+        the server runs them in order, and after the first that fails (``FATAL_ERROR``) the rest
+        are ``PIPELINE_ABORTED``. ``None`` (with nothing read of ``statements``) when the
+        connection is in a pipeline already (its caller's) or not usable: psycopg's pipeline must
+        send them. ``Stale`` when a prepared statement was gone: nothing after it ran, and the
+        names it lost are forgotten (prepared again at the threshold).
+
+        An exception raised by ``statements`` ends the pipeline with a statement that fails, so
+        the server applies none of those sent before it (a transaction they run in is left
+        aborted, for the caller to roll back), then propagates. An interrupted pipeline closes
+        the connection (half a conversation)."""
         connection, pgconn = self.connection, self._pgconn
         if pgconn.pipeline_status or pgconn.status != _CONN_OK:
             return None
         sends: list[_Send] = []
-        for query, params, preparable in statements:
-            text = query.encode() if isinstance(query, str) else query
-            found = self._dumped(text, params, preparable)
-            if found is None:
-                return None
-            sends.append(found)
+        stopped: Exception | None = None
         with connection.lock:
             pgconn.enter_pipeline_mode()
             try:
-                for sent in sends:
-                    if sent.ripe:  # its PREPARE's result comes before its own
-                        sent.name = _new_name()
-                        pgconn.send_prepare(sent.name, sent.converted, sent.key[1])
-                    if sent.name is None:
-                        pgconn.send_query_params(
-                            sent.converted, sent.values, sent.key[1], sent.formats, 0
-                        )
-                    else:
-                        pgconn.send_query_prepared(sent.name, sent.values, sent.formats, 0)
+                feed = iter(statements)
+                while True:
+                    try:
+                        item = next(feed, None)
+                        sent = None if item is None else self._ready(*item)
+                    except Exception as exc:
+                        stopped = exc
+                        pgconn.send_query_params(_FAIL, None)
+                        break
+                    if sent is None:
+                        break
+                    self._send(sent)
+                    sends.append(sent)
+                    pgconn.flush()  # the server starts on it (non-blocking: it never waits)
                 pgconn.pipeline_sync()
                 connection.wait(send(pgconn))
                 results = iter(connection.wait(_until_sync(pgconn)))
@@ -230,12 +238,35 @@ class Wire:
                 assert sent.name is not None
                 self._names[sent.key] = sent.name
             found_results.append(next(results))
+        if stopped is not None:
+            raise stopped
         for sent, result in zip(sends, found_results, strict=True):
             if result.status == _FATAL:
                 if not sent.ripe and sent.name is not None and self._stale(sent.key, result):
                     raise Stale()
                 break
         return found_results
+
+    def _ready(self, query: bytes | str, params: Sequence[Any], preparable: bool) -> _Send:
+        """One statement of a pipeline, numbered and dumped."""
+        text = query.encode() if isinstance(query, str) else query
+        sent = self._dumped(text, params, preparable)
+        if sent is None:
+            raise psycopg.ProgrammingError(
+                f"kvstore cannot send this statement in a pipeline: {text[:200]!r}"
+            )
+        return sent
+
+    def _send(self, sent: _Send) -> None:
+        """Send one statement of a pipeline (its PREPARE first, when it is ripe)."""
+        pgconn = self._pgconn
+        if sent.ripe:  # its PREPARE's result comes before its own
+            sent.name = _new_name()
+            pgconn.send_prepare(sent.name, sent.converted, sent.key[1])
+        if sent.name is None:
+            pgconn.send_query_params(sent.converted, sent.values, sent.key[1], sent.formats, 0)
+        else:
+            pgconn.send_query_prepared(sent.name, sent.values, sent.formats, 0)
 
     def _result(
         self, query: bytes, params: Sequence[Any], again: bool = False

@@ -400,7 +400,17 @@ def test_a_value_its_column_refuses_in_a_transaction_names_its_operation(
         (lambda tx: (tx.put(store, {"id": "c", "qty": -1}), tx.put(store, {"id": "b"})), 1),
         (lambda tx: tx.update(store, {"id": "a", "qty": increment(-2)}), 1),
         (lambda tx: tx.update(store, {"id": "a", "code": "abcd"}), 1),
+        # Found by the client while the steps go out, after a shared upsert was sent.
+        (lambda tx: (tx.put(store, {"id": "b"}), tx.put(store, {"id": "c"}), bad_update(tx)), 3),
+        # Two refused: the first in the block is named, though its step comes after the other.
+        (lambda tx: (tx.put(store, {"id": "b"}), bad_update(tx), bad_put(tx)), 2),
     ]
+
+    def bad_update(tx: Any) -> None:
+        tx.update(store, {"id": "a", "n": 1.5})
+
+    def bad_put(tx: Any) -> None:
+        tx.put(store, {"id": "c", "n": 2.5})
 
     def block(add: Any) -> None:
         with transaction() as tx:

@@ -3,7 +3,8 @@ errors, prepared statements), and survive what other users of the connection do 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -249,6 +250,66 @@ def test_a_pipelines_results_are_one_a_statement_and_abort_after_the_first_failu
     )
     assert results is not None
     assert wire.first_row(results[1]) == (2,)  # six rolled back, one applied
+
+
+def _waited_for(check: Callable[[], bool], seconds: float = 5.0) -> bool:
+    """Whether ``check()`` held within ``seconds`` (asked every 10 ms)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_a_pipeline_sends_each_statement_as_soon_as_it_is_made(
+    connection: psycopg.Connection[Any], pg_settings: PostgresSettings
+) -> None:
+    # The server runs the first statement while the caller is still making the second.
+    wire, table = Wire(connection), connection.table  # type: ignore[attr-defined]
+    pid = connection.info.backend_pid
+    seen: list[bool] = []
+
+    def running_first() -> bool:
+        row = watcher.execute(
+            "SELECT query FROM pg_stat_activity WHERE pid = %s", (pid,), prepare=False
+        ).fetchone()
+        return row is not None and "SET v = 41" in row[0]
+
+    def statements() -> Iterator[tuple[bytes, tuple[Any, ...], bool]]:
+        yield f'UPDATE "{table}" SET v = 41 WHERE id = %s'.encode(), ("a",), True
+        seen.append(_waited_for(running_first))
+        yield f'UPDATE "{table}" SET v = v + 1 WHERE id = %s'.encode(), ("a",), True
+
+    with connect(pg_settings) as watcher:
+        results = wire.pipeline(statements())
+    assert results is not None
+    assert seen == [True]
+    assert wire.one(_select(connection), ("a",)) == ("a", 42, {"x": [1, 2.5]})
+
+
+def test_an_exception_while_the_statements_are_made_applies_none_of_them(
+    connection: psycopg.Connection[Any],
+) -> None:
+    wire, table = Wire(connection), connection.table  # type: ignore[attr-defined]
+    update = f'UPDATE "{table}" SET v = v + 10 WHERE id = %s'.encode()
+
+    def statements(begin: bool) -> Iterator[tuple[bytes, tuple[Any, ...], bool]]:
+        if begin:
+            yield b"BEGIN", (), False
+        yield update, ("a",), True
+        raise RuntimeError("no more statements")
+
+    idle, failed = psycopg.pq.TransactionStatus.IDLE, psycopg.pq.TransactionStatus.INERROR
+    for begin in (False, True):
+        with pytest.raises(RuntimeError, match="no more statements"):
+            wire.pipeline(statements(begin))
+        # Without a BEGIN, the pipeline's own transaction was rolled back; with one, it is left
+        # aborted for the caller to roll back.
+        assert connection.info.transaction_status == (failed if begin else idle)
+        if begin:
+            connection.execute("ROLLBACK")
+        assert wire.one(_select(connection), ("a",)) == ("a", 1, {"x": [1, 2.5]})
 
 
 @pytest.fixture
