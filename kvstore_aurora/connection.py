@@ -39,7 +39,12 @@ from kvstore_aurora.budget import (
     session_params,
 )
 from kvstore_aurora.columns import DocLoader, dumps, loads
-from kvstore_aurora.errors import is_connection_lost, login_refused, raise_mapped
+from kvstore_aurora.errors import (
+    is_connection_lost,
+    login_refused,
+    may_have_been_applied,
+    raise_mapped,
+)
 from kvstore_aurora.settings import PostgresSettings
 from kvstore_aurora.wire import Wire
 
@@ -429,8 +434,9 @@ class Pool:
         midway and that is safe (see ``retryable``: ``retry`` says whether running it twice
         stores the same thing), run it once more on a fresh connection.
 
-        Otherwise a lost connection raises ``BackendUnavailable``: the write may or may not
-        have been applied.
+        Otherwise a lost connection raises ``BackendUnavailable``; when the request of an
+        operation that is not run twice (``retry`` false: a write) was sent, its error says the
+        write may have been applied.
         """
         # What ``self.connection()`` does, without a generator context manager (a call's hot path).
         deadline = monotonic() + self.timeout
@@ -443,6 +449,8 @@ class Pool:
             return operation(connection)
         except psycopg.Error as exc:
             if not self.retryable(exc, connection, retry) or monotonic() >= deadline:
+                if not retry and is_connection_lost(exc, connection) and not unsent(exc):
+                    may_have_been_applied(exc)
                 raise
             logger.info(
                 "connection to %s lost (%s); retrying once on a new connection",

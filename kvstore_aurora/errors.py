@@ -34,7 +34,14 @@ from kvstore.errors import (
     StoreError,
 )
 
-__all__ = ["is_connection_lost", "login_refused", "map_exceptions", "no_table", "raise_mapped"]
+__all__ = [
+    "is_connection_lost",
+    "login_refused",
+    "map_exceptions",
+    "may_have_been_applied",
+    "no_table",
+    "raise_mapped",
+]
 
 _LOGIN_REFUSED = (
     r"password authentication failed|authentication failed|role .* does not exist|"
@@ -77,6 +84,26 @@ def is_connection_lost(exc: BaseException, connection: psycopg.Connection[object
     if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
         return connection is None or connection.closed or connection.broken
     return False
+
+
+_MAYBE_APPLIED = (
+    "kvstore: the write's request was sent and its answer lost; it may have been applied"
+)
+
+
+def may_have_been_applied(exc: psycopg.Error) -> None:
+    """Note on ``exc`` that the write it interrupted was sent and not sent again (it is not
+    idempotent): the server may have applied it, which the error the caller gets says."""
+    exc.add_note(_MAYBE_APPLIED)
+
+
+def _outcome(exc: BaseException) -> str:
+    if _MAYBE_APPLIED not in getattr(exc, "__notes__", ()):
+        return ""
+    return (
+        ": the write was not sent again, since it may have been applied and applying it twice "
+        "would not be the same"
+    )
 
 
 def _text(exc: BaseException, secret: str) -> str:
@@ -134,7 +161,7 @@ def raise_mapped(
         exc,
         (pg.QueryCanceled, pg.OperationalError, pg.InterfaceError, pg.TransactionRollback),
     ):
-        error = BackendUnavailable(f"PostgreSQL at {where} is unavailable: {text}")
+        error = BackendUnavailable(f"PostgreSQL at {where} is unavailable: {text}{_outcome(exc)}")
     else:
         error = StoreError(f"PostgreSQL error on {where}: {text}")
     _raise(error, exc, secret)

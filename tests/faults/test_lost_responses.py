@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from kvstore import AlreadyExists, BackendUnavailable, increment
+from kvstore import AlreadyExists, BackendUnavailable, increment, transaction
 from tests.faults.conftest import Faulty
 from tests.faults.helpers import outcome_of, wait_for_count
 
@@ -57,11 +57,12 @@ def test_create_on_a_taken_key_stays_already_exists_when_its_response_is_lost(
     assert f.direct.find_all() == [theirs]
 
 
+@pytest.mark.parametrize("backend", ["aurora", "dynamo"])
 def test_an_increment_whose_response_was_lost_is_not_sent_again(
-    faulty: Callable[..., Faulty],
+    faulty: Callable[..., Faulty], backend: str
 ) -> None:
     # DynamoDB: botocore would send it again after the dropped answer and add twice.
-    f = faulty("dynamo")
+    f = faulty(backend)
     f.direct.put({"id": "c", "n": 1})
     f.store.count()
     f.proxy.cut(after=0)
@@ -104,6 +105,34 @@ def test_a_remove_whose_response_was_lost_never_reports_a_wrong_count(
     assert isinstance(outcome.error, BackendUnavailable), outcome.describe()
     assert "may have removed it" in str(outcome.error)
     assert f.direct.find_all() == [{"id": "b", "x": 1}]
+
+
+@pytest.mark.parametrize("backend", ["aurora", "dynamo"])
+def test_a_transaction_whose_response_was_lost_applied_all_or_nothing(
+    faulty: Callable[..., Faulty], backend: str
+) -> None:
+    f = faulty(backend)
+    f.direct.put({"id": "c", "n": 1})
+    f.store.count()
+    f.proxy.cut(after=0)
+
+    def block() -> None:
+        with transaction() as tx:
+            tx.put(f.store, {"id": "p1"})
+            tx.put(f.store, {"id": "p2"})
+            tx.update(f.store, {"id": "c", "n": increment(1)})
+
+    outcome = outcome_of(block)
+    assert f.proxy.cuts == 1, "the fault was not injected"
+    found = f.direct.find_all()
+    applied = [{"id": "c", "n": 2}, {"id": "p1"}, {"id": "p2"}]
+    assert found in ([{"id": "c", "n": 1}], applied), found
+    if outcome.error is not None:
+        # The caller cannot know: the error says so.
+        assert isinstance(outcome.error, BackendUnavailable), outcome.describe()
+        assert "may have been applied" in str(outcome.error), outcome.describe()
+    else:
+        assert found == applied  # a success applied it once
 
 
 def _records_resetting(f: Faulty, count: int, reset_at: int) -> Iterator[dict[str, Any]]:

@@ -24,7 +24,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from psycopg import sql
 
-from kvstore import BackendUnavailable, Store
+from kvstore import BackendUnavailable, Store, increment, transaction
 from tests.faults.conftest import PgServer
 from tests.faults.helpers import BUDGET, MARGIN, Outcome, call_bounded
 from tests.faults.proxy import FaultProxy
@@ -63,7 +63,15 @@ CALLS: dict[str, Callable[[Store], Any]] = {
     "update": lambda store: store.update({"id": "k0", "n": 2}),
     "put_many": lambda store: store.put_many({"id": f"m{i:04}"} for i in range(1200)),
     "iter_all": lambda store: list(store.iter_all()),
+    "transaction": lambda store: _transaction(store),
 }
+
+
+def _transaction(store: Store) -> None:
+    with transaction() as tx:
+        tx.put(store, {"id": "t1"})
+        tx.put(store, {"id": "t2"})
+        tx.update(store, {"id": "k0", "n": increment(1)})
 
 
 # -- aurora ----------------------------------------------------------------------------------------
@@ -147,7 +155,7 @@ def test_aurora_write_behind_a_held_row_lock_ends_within_its_budget(
 
 # -- DynamoDB ------------------------------------------------------------------------------------
 
-DYNAMO_CALLS = {name: CALLS[name] for name in ("find", "put", "put_many")}
+DYNAMO_CALLS = {name: CALLS[name] for name in ("find", "put", "put_many", "transaction")}
 
 
 @pytest.mark.parametrize("call", DYNAMO_CALLS)
