@@ -427,6 +427,36 @@ def test_a_value_its_column_refuses_in_a_transaction_names_its_operation(
     assert store.find_all() == [{"id": "a", "qty": 1}]
 
 
+def test_a_refused_value_found_as_the_steps_go_out_keeps_the_callers_transaction(
+    pg_settings: PostgresSettings,
+) -> None:
+    # Inside the caller's own transaction, a kvstore transaction is a savepoint: a value its
+    # column cannot hold, found after a shared upsert was sent, rolls back to the savepoint and
+    # leaves the caller's earlier work to commit.
+    kind = unique_kind("txsave")
+    with connect(pg_settings) as admin:
+        admin.execute(f'CREATE TABLE "{kind}" (id text PRIMARY KEY, n bigint, doc jsonb)')
+    connection = connect(pg_settings)
+    try:
+        store = create_store(kind, backend="aurora", settings=pg_settings, connection=connection)
+        with connection.transaction():
+            store.put({"id": "mine", "n": 1})
+
+            def block() -> None:
+                with transaction() as tx:
+                    tx.put(store, {"id": "a"})
+                    tx.put(store, {"id": "b"})
+                    tx.update(store, {"id": "mine", "n": 0.5})
+
+            with pytest.raises(InvalidArgument) as info:
+                block()
+            assert info.value.index == 2
+            store.update({"id": "mine", "n": increment(1)})
+        assert store.find_all() == [{"id": "mine", "n": 2}]
+    finally:
+        connection.close()
+
+
 def test_an_increment_that_breaks_the_rules_in_the_caller_s_transaction_aborts_nothing(
     counted: tuple[Store, StatementCounter],
 ) -> None:
