@@ -140,15 +140,15 @@ def _statement(layout: Layout, schema: KindSchema, op: Write, checked: bool) -> 
     return check_sql(layout, schema, op)
 
 
-Layouts = dict[int, Layout]
+_Layouts = dict[int, Layout]
 """The layout of each driver's table, by ``id(driver)``: read before a run's pipeline opens
 (nothing else can be sent on the connection while it is open)."""
 
 
-def layouts(connection: Connection, ops: Sequence[tuple[AuroraDriver, Write]]) -> Layouts:
+def _layouts(connection: Connection, ops: Sequence[tuple[AuroraDriver, Write]]) -> _Layouts:
     """The layouts of the tables ``ops`` write (a missing table fails here, before anything is
     sent)."""
-    found: Layouts = {}
+    found: _Layouts = {}
     for driver, _op in ops:
         if id(driver) not in found:
             found[id(driver)] = driver._layout(connection)
@@ -165,7 +165,7 @@ def _put_groups(ops: Sequence[tuple[AuroraDriver, Write]]) -> dict[int, list[int
 
 
 def _update_groups(
-    found: Layouts, ops: Sequence[tuple[AuroraDriver, Write]], made: dict[int, Statement]
+    found: _Layouts, ops: Sequence[tuple[AuroraDriver, Write]], made: dict[int, Statement]
 ) -> dict[int, list[int]]:
     """The updates of one table that ``shared_update`` puts in one statement (their statements
     shareable and of one shape), by the index of the first; each update's statement goes in
@@ -196,7 +196,7 @@ class _Steps:
         self,
         connection: Connection,
         ops: Sequence[tuple[AuroraDriver, Write]],
-        found: Layouts,
+        found: _Layouts,
         checked: bool,
         share: bool,
     ) -> None:
@@ -211,7 +211,7 @@ class _Steps:
         puts = _put_groups(ops) if self.share else {}
         updates: dict[int, list[int]] | None = None if self.share and not checked else {}
         made: dict[int, Statement] = {}
-        skipped = {index for group in puts.values() for index in group[1:]}
+        skipped = {i for members in puts.values() for i in members[1:]}
         for index, (driver, op) in enumerate(ops):
             if index in skipped:
                 continue
@@ -221,7 +221,7 @@ class _Steps:
                 if group is None and isinstance(op, Update):
                     if updates is None:  # made once the puts before them are on their way
                         updates = _update_groups(found, ops, made)
-                        skipped.update(index for group in updates.values() for index in group[1:])
+                        skipped.update(i for members in updates.values() for i in members[1:])
                         if index in skipped:
                             continue
                     group = updates.get(index)
@@ -249,7 +249,7 @@ def statements(
 ) -> tuple[list[tuple[bytes, list[Any]]], list[int], set[int]]:
     """The run's statements, all made at once (see ``_Steps``), for each the index of the
     operation it stands for, and the positions of the shared steps."""
-    made = _Steps(connection, ops, layouts(connection, ops), checked, share)
+    made = _Steps(connection, ops, _layouts(connection, ops), checked, share)
     found = list(made)
     return found, made.owners, made.sharing
 
@@ -371,7 +371,7 @@ def _run(
 ) -> None:
     """One run of the transaction on ``connection``: ``_Failed``, ``_Again``, ``_Split`` or
     ``_Refused`` when it rolled back."""
-    made = _Steps(connection, ops, layouts(connection, ops), checked, share)
+    made = _Steps(connection, ops, _layouts(connection, ops), checked, share)
     own = connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     begin, commit, roll_back = transaction_sql(connection, "kvstore_transaction")
     pool = ops[0][0].pool

@@ -20,7 +20,8 @@ A prepared statement another party deallocated (psycopg's ``DEALLOCATE ALL`` aft
 a ``DISCARD ALL``) or whose result type changed (its table was altered) is sent again unprepared,
 when no transaction is open: the statement did not run (in a pipeline: ``Stale``). Anything
 unusual (a pipeline already open, a connection not in autocommit or not usable, a named
-placeholder) takes the connection's cursor, reused from call to call.
+placeholder) takes the connection's cursor, reused from call to call; a pipeline's statements,
+sent as they are made, must be kvstore's own (``%s``, ``%t`` and ``%b`` placeholders).
 """
 
 from __future__ import annotations

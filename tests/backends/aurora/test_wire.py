@@ -312,6 +312,16 @@ def test_an_exception_while_the_statements_are_made_applies_none_of_them(
         assert wire.one(_select(connection), ("a",)) == ("a", 1, {"x": [1, 2.5]})
 
 
+def test_a_pipeline_statement_the_wire_cannot_number_is_an_error_and_applies_nothing(
+    connection: psycopg.Connection[Any],
+) -> None:
+    wire, table = Wire(connection), connection.table  # type: ignore[attr-defined]
+    update = f'UPDATE "{table}" SET v = v + 10 WHERE id = %s'.encode()
+    with pytest.raises(psycopg.ProgrammingError, match="cannot send"):
+        wire.pipeline([(update, ("a",), True), (b"SELECT %(name)s", (1,), True)])
+    assert wire.one(_select(connection), ("a",)) == ("a", 1, {"x": [1, 2.5]})
+
+
 @pytest.fixture
 def counter_store(pg_settings: PostgresSettings) -> Iterator[tuple[Store, psycopg.Connection[Any]]]:
     """A store on an injected connection, holding the counter ``{"id": "c", "n": 0}``."""
