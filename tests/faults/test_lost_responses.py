@@ -16,7 +16,7 @@ import pytest
 
 from kvstore import AlreadyExists, BackendUnavailable, increment, transaction
 from tests.faults.conftest import Faulty
-from tests.faults.helpers import outcome_of, wait_for_count
+from tests.faults.helpers import Outcome, outcome_of, wait_for_count
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -63,14 +63,26 @@ def test_an_increment_whose_response_was_lost_is_not_sent_again(
 ) -> None:
     # DynamoDB: botocore would send it again after the dropped answer and add twice.
     f = faulty(backend)
-    f.direct.put({"id": "c", "n": 1})
-    f.store.count()
-    f.proxy.cut(after=0)
-    outcome = outcome_of(lambda: f.store.update({"id": "c", "n": increment(1)}))
-    assert f.proxy.cuts == 1, "the fault was not injected"
-    assert isinstance(outcome.error, BackendUnavailable), outcome.describe()
-    assert "may have been applied" in str(outcome.error)
+    outcome = _answer_lost(f, lambda: f.store.update({"id": "c", "n": increment(1)}))
+    _assert_may_have_been_applied(outcome)
     assert f.direct.find({"id": "c"}) == {"id": "c", "n": 2}, "applied other than once"
+
+
+def _answer_lost(f: Faulty, call: Callable[[], Any]) -> Outcome:
+    """``call``'s outcome when the answer to its first request is lost (the record ``c`` holds
+    ``n`` 1 before it)."""
+    f.direct.put({"id": "c", "n": 1})
+    f.store.count()  # a connection is open: the next response on it is the call's
+    f.proxy.cut(after=0)
+    outcome = outcome_of(call)
+    assert f.proxy.cuts == 1, "the fault was not injected"
+    return outcome
+
+
+def _assert_may_have_been_applied(outcome: Outcome) -> None:
+    """The caller cannot know whether the write was applied: the error says so."""
+    assert isinstance(outcome.error, BackendUnavailable), outcome.describe()
+    assert "may have been applied" in str(outcome.error), outcome.describe()
 
 
 def test_an_idempotent_update_whose_response_was_lost_returns_the_record(
@@ -112,9 +124,6 @@ def test_a_transaction_whose_response_was_lost_applied_all_or_nothing(
     faulty: Callable[..., Faulty], backend: str
 ) -> None:
     f = faulty(backend)
-    f.direct.put({"id": "c", "n": 1})
-    f.store.count()
-    f.proxy.cut(after=0)
 
     def block() -> None:
         with transaction() as tx:
@@ -122,15 +131,12 @@ def test_a_transaction_whose_response_was_lost_applied_all_or_nothing(
             tx.put(f.store, {"id": "p2"})
             tx.update(f.store, {"id": "c", "n": increment(1)})
 
-    outcome = outcome_of(block)
-    assert f.proxy.cuts == 1, "the fault was not injected"
+    outcome = _answer_lost(f, block)
     found = f.direct.find_all()
     applied = [{"id": "c", "n": 2}, {"id": "p1"}, {"id": "p2"}]
     assert found in ([{"id": "c", "n": 1}], applied), found
     if outcome.error is not None:
-        # The caller cannot know: the error says so.
-        assert isinstance(outcome.error, BackendUnavailable), outcome.describe()
-        assert "may have been applied" in str(outcome.error), outcome.describe()
+        _assert_may_have_been_applied(outcome)
     else:
         assert found == applied  # a success applied it once
 
