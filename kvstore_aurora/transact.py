@@ -317,10 +317,10 @@ def _wired(
     wire: Wire,
     sent: Iterable[tuple[str | bytes, Sequence[Any], bool]],
     first: int,
-    steps: Callable[[], int],
+    owners: list[int],
 ) -> _Outcome | None:
     """The run's statements (its steps from position ``first``, maybe a BEGIN before them and a
-    COMMIT after; ``steps()``: how many there were, once all were sent) through ``wire``'s
+    COMMIT after; ``owners``: the steps' operations, filled as they are sent) through ``wire``'s
     pipeline; ``None``: psycopg's must send them."""
     try:
         results = wire.pipeline(sent)
@@ -328,7 +328,7 @@ def _wired(
         raise _Again() from None  # the caller rolls back
     if results is None:
         return None
-    count = steps()
+    count = len(owners)
     for position, result in enumerate(results):
         if result.status == psycopg.pq.ExecStatus.FATAL_ERROR:
             error = pg.error_from_result(result, encoding=connection.info.encoding)
@@ -387,7 +387,7 @@ def _run(
     closing = [] if checked or implicit else [(commit, (), False)]
     sent = itertools.chain(opening, ((query, params, True) for query, params in made), closing)
     try:
-        outcome = _wired(connection, pool.wire(connection), sent, first, lambda: len(made.owners))
+        outcome = _wired(connection, pool.wire(connection), sent, first, made.owners)
     except _Again:
         _roll_back(connection, roll_back)
         raise
