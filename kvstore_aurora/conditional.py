@@ -1,5 +1,5 @@
 """The aurora driver's guarded writes and updates: one statement each (``kvstore_aurora.guarded``
-writes them), and when it wrote nothing, the record that says why (``Conflict``, which core turns
+and ``kvstore_aurora.updates`` write them), and when it wrote nothing, the record that says why (``Conflict``, which core turns
 into the contract's error).
 
 - a guarded put or delete returns whether it wrote and, when it did not, the key's record as the
@@ -7,7 +7,7 @@ into the contract's error).
 - an update returns the merged record; when it wrote nothing, the record read then says why: the
   guard or an increment (``Conflict``), a value its column cannot hold (``InvalidArgument``), or
   the statement's size bound, and then it runs again without the bound in a transaction committed
-  only once core's exact size check passed (``guarded``'s docstring says why).
+  only once core's exact size check passed (``updates``' docstring says why).
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from kvstore.errors import InvalidArgument
 from kvstore.values import check_item_size
 from kvstore.writes import Delete, Put, Update, apply, key_of
 from kvstore_aurora.connection import Connection, pipeline
-from kvstore_aurora.guarded import delete_sql, put_sql, update_sql
+from kvstore_aurora.guarded import delete_sql, put_sql
 from kvstore_aurora.layout import Layout, check_rows, decode
+from kvstore_aurora.updates import update_sql
 
 if TYPE_CHECKING:
     from kvstore_aurora.driver import AuroraDriver

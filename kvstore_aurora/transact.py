@@ -21,7 +21,7 @@ costs both sides more than a row in it (the server starts every statement's plan
 - the unconditional puts: put_many's upsert of a JSON array, in key order (such a put cannot
   fail on a guard);
 - the updates whose guards bind no value and whose statements have one shape
-  (``guarded.shared_update``): their rows in one ``VALUES`` list, in key order, a step that fails
+  (``updates.shared_update``): their rows in one ``VALUES`` list, in key order, a step that fails
   unless every one wrote. A transaction names each key of a kind once, so no two of them meet one
   row; in key order, concurrent transactions lock their rows in one order.
 
@@ -32,7 +32,7 @@ refuses (a column's type, length or constraint) is the error of its operation, w
 ``index``. When a shared statement fails, the transaction runs again with a statement an
 operation, to find which one failed.
 
-An update whose only fault was the size bound (``guarded.update_sql``), or a step refused by a
+An update whose only fault was the size bound (``updates.update_sql``), or a step refused by a
 record that changed in between, makes the transaction run again; an update then goes in *checked*
 mode, returning its merged record, and the COMMIT waits for core's exact size check. A deadlock
 with another transaction (nothing was applied) is tried again too.
@@ -58,15 +58,9 @@ from kvstore.writes import Delete, Put, Update, Write, apply, key_of
 from kvstore_aurora.batch import transaction_sql
 from kvstore_aurora.columns import dumps
 from kvstore_aurora.connection import Connection, Pool, pipeline
-from kvstore_aurora.guarded import (
-    Statement,
-    check_sql,
-    delete_sql,
-    put_sql,
-    shared_update,
-    update_sql,
-)
+from kvstore_aurora.guarded import Statement, check_sql, delete_sql, put_sql
 from kvstore_aurora.layout import Layout, check_rows, decode
+from kvstore_aurora.updates import shared_update, update_sql
 from kvstore_aurora.wire import Stale, Wire
 
 if TYPE_CHECKING:
