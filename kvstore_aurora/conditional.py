@@ -13,7 +13,7 @@ into the contract's error).
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg.errors import DivisionByZero
@@ -25,6 +25,7 @@ from kvstore.values import check_item_size
 from kvstore.writes import Delete, Put, Update, apply, key_of
 from kvstore_aurora.connection import Connection, pipeline
 from kvstore_aurora.guarded import delete_sql, put_sql
+from kvstore_aurora.increments import summable
 from kvstore_aurora.layout import Layout, check_rows, decode
 from kvstore_aurora.updates import update_sql
 
@@ -80,14 +81,8 @@ def update(driver: AuroraDriver, op: Update) -> Record:
         attempts[0] += 1
         layout = driver._layout(connection)
         idle = connection.pgconn.transaction_status == TransactionStatus.IDLE
-        statement = update_sql(layout, schema, op, "write", idle=idle)
-        query = driver._statement(layout, statement.shape, connection, statement.build)
-        try:
-            row = driver.pool.wire(connection).one(query, statement.params)
-        except DivisionByZero:
-            if not idle:
-                raise
-            row = None  # an increment broke the number rules: nothing was written
+        optimistic = idle and bool(op.increments) and summable(layout, list(op.increments.items()))
+        row = _write_update(driver, connection, layout, op, idle, optimistic)
         if row is not None:
             return True, decode(layout, row), layout
         # Why it wrote nothing is judged on the record as it is now (the rare path: a
@@ -108,6 +103,32 @@ def update(driver: AuroraDriver, op: Update) -> Record:
     assert merged is not None
     check_rows(layout, (merged,))  # a value its column cannot hold
     return _update_checked(driver, op, retry)
+
+
+def _write_update(
+    driver: AuroraDriver,
+    connection: Connection,
+    layout: Layout,
+    op: Update,
+    idle: bool,
+    optimistic: bool,
+) -> tuple[Any, ...] | None:
+    """The merged row ``op``'s statement returned (``None``: it wrote nothing). ``optimistic``
+    first sums the increments in ``bigint``; where that fails, the full form runs."""
+    statement = update_sql(layout, driver.schema, op, "write", idle=idle, optimistic=optimistic)
+    query = driver._statement(layout, statement.shape, connection, statement.build)
+    try:
+        return driver.pool.wire(connection).one(query, statement.params)
+    except DivisionByZero:
+        if not idle:
+            raise
+        return None  # an increment broke the number rules: nothing was written
+    except psycopg.DataError:
+        if not optimistic:
+            raise
+    # A stored value or a sum that bigint cannot hold, which wrote nothing (the connection was
+    # idle): the number rules in numeric say what it makes.
+    return _write_update(driver, connection, layout, op, idle, optimistic=False)
 
 
 def _update_checked(driver: AuroraDriver, op: Update, retry: bool) -> Record:

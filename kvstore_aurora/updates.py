@@ -28,6 +28,7 @@ from typing import Any
 
 from psycopg import sql
 from psycopg.types.json import Jsonb
+from psycopg.types.numeric import Int8
 
 from kvstore.errors import InvalidArgument
 from kvstore.schema import KindSchema
@@ -52,6 +53,7 @@ def update_sql(
     bounded: bool = True,
     rows: int = 1,
     idle: bool = False,
+    optimistic: bool = False,
 ) -> Statement:
     """The statement of an ``Update``: ``mode`` ``"write"`` (returns the merged row, or nothing
     when it wrote nothing: the caller reads the current row to say why), ``"step"`` (a
@@ -60,7 +62,10 @@ def update_sql(
 
     An increment that breaks the number rules fails a step, and a write on an ``idle``
     connection (in no transaction, whose failure aborts nothing else), by a division by zero;
-    any other write then writes nothing.
+    any other write then writes nothing. ``optimistic`` (a write on an ``idle`` connection whose
+    increments are ``increments.summable``): the increments are summed in ``bigint``, and the
+    statement fails with a data exception where the number rules need the full form, which the
+    caller then runs (``increments``' docstring).
 
     Every value of ``op`` that the statement binds is a column of ``p`` (its changes, key,
     increments' amounts and size bound), except its guard's: a statement whose guard binds none
@@ -95,7 +100,10 @@ def update_sql(
     if doc_sets:
         params.append(Jsonb(doc_sets))
     params += [layout.encode(field, op.sets[field]) for field in column_sets]
-    params += [*op.key, *(decimal(amount) for _field, amount in amounts)]
+    params += op.key
+    # An amount in bigint is an Int8 (an int's own type would follow its size: int2 for 1, and
+    # one statement a size).
+    params += [Int8(int(a)) if optimistic else decimal(a) for _field, a in amounts]
     if bounded:
         # The merged record's fields come from the stored record (bounded in SQL by
         # _size_bound) or from the changes, sets and increments (their bound, or sized here):
@@ -126,6 +134,7 @@ def update_sql(
         live,
         present,
         bounded,
+        optimistic,
     )
 
     def build() -> sql.Composable:
@@ -136,11 +145,12 @@ def update_sql(
             p.append(("d", sql.SQL("jsonb")))
         p += [(f"c{i}", _column(layout, field).cast) for i, field in enumerate(column_sets)]
         p += [(f"k{i}", column.cast) for i, column in enumerate(layout.keys)]
-        p += [(f"a{i}", sql.SQL("numeric")) for i in range(len(amounts))]
+        amount_cast = sql.SQL("bigint" if optimistic else "numeric")
+        p += [(f"a{i}", amount_cast) for i in range(len(amounts))]
         if bounded:
             p.append(("b", sql.SQL("bigint")))
         assignments, checks = _update_parts(
-            layout, amounts, bool(doc_removes), bool(doc_sets), failing
+            layout, amounts, bool(doc_removes), bool(doc_sets), failing, optimistic
         )
         assignments += [
             sql.SQL("{} = p.{}").format(sql.Identifier(field), sql.Identifier(f"c{i}"))
@@ -223,6 +233,7 @@ def _update_parts(
     doc_removes: bool,
     doc_sets: bool,
     failing: bool,
+    optimistic: bool = False,
 ) -> tuple[list[sql.Composable], list[sql.Composable]]:
     """The assignments of ``doc`` and of incremented columns, and the increments' checks for
     the WHERE (none when ``failing``: the first assignment fails the statement instead).
@@ -231,14 +242,20 @@ def _update_parts(
     (``inc.from_derived``): written inline, every check and assignment would repeat ``S``'s
     expression, and PostgreSQL prepares each copy at every execution (the statement took
     several times a plain UPDATE's time). A check in the SET spares the WHERE a subquery of its
-    own, which the server would start at every run too.
+    own, which the server would start at every run too. ``optimistic``: the increments (all
+    ``increments.summable``) summed in ``bigint``, with no subquery and no checks.
     """
     # (column, value, its type, whether the value reads y's S)
     targets: list[tuple[str, sql.Composable, sql.Composable, bool]] = []
     checks: list[sql.Composable] = []
     doc_increments: list[sql.Composable] = []
-    places = [layout.place(field) for field, _amount in amounts]
-    for number, ((field, amount), place) in enumerate(zip(amounts, places, strict=True)):
+    if optimistic:  # each a field in doc: its sum in bigint
+        for number, (field, _amount) in enumerate(amounts):
+            bound = sql.SQL("p.{}").format(sql.Identifier(f"a{number}"))
+            doc_increments += [sql.Literal(field), inc.summed(layout.place(field), bound)]
+    full = [] if optimistic else amounts  # the increments that follow the rules in numeric
+    places = [layout.place(field) for field, _amount in full]
+    for number, ((field, amount), place) in enumerate(zip(full, places, strict=True)):
         stored, total, result = inc.derived_names(number)
         column = None if place.kind == "json" else place.column
         checks += [
@@ -263,7 +280,7 @@ def _update_parts(
             doc = sql.SQL("({} || jsonb_build_object({}))").format(
                 doc, sql.SQL(", ").join(doc_increments[start : start + 100])
             )
-        targets.insert(0, ("doc", doc, sql.SQL("jsonb"), bool(doc_increments)))
+        targets.insert(0, ("doc", doc, sql.SQL("jsonb"), bool(places) and bool(doc_increments)))
     assignments: list[sql.Composable] = []
     for position, (name, value, cast, derived) in enumerate(targets):
         if checks and failing and position == 0:

@@ -164,6 +164,42 @@ def test_a_foreign_integral_number_with_a_fraction_increments_as_an_int(
     assert row == ('{"n": 5}',)
 
 
+FOREIGN = ["1e2", "5.0", "-0", "0.50", "12345678901234567890", "-9223372036854775808", "null"]
+"""JSON numbers as other tools write them into ``doc`` (kvstore writes none of these texts)."""
+
+
+@pytest.mark.parametrize("text", [*FOREIGN, '"5"', "true", "[1]"])
+def test_the_sum_in_bigint_stores_what_the_full_form_of_the_rules_stores(
+    counted: tuple[Store, StatementCounter], text: str
+) -> None:
+    # An int increment on a connection in no transaction is first summed in bigint; in the
+    # caller's transaction the full form runs alone. Both must leave the same document.
+    store, counter = counted
+    connection = counter.connection
+
+    def outcome(key: str, amount: int) -> Any:
+        connection.execute(
+            f'INSERT INTO "{store.kind}" (id, doc) VALUES (%s, %s::jsonb) '
+            "ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc",
+            (key, f'{{"n": {text}, "x": 1}}'),
+        )
+        try:
+            updated = store.update({"id": key, "n": increment(amount)})
+            found: Any = typed({field: updated[field] for field in updated if field != "id"})
+        except InvalidArgument:
+            found = "InvalidArgument"
+        stored = connection.execute(
+            f'SELECT doc::text FROM "{store.kind}" WHERE id = %s', (key,)
+        ).fetchone()
+        return found, stored
+
+    for amount in (1, -1, 2**63 - 1, -(2**63)):
+        idle = outcome("idle", amount)
+        with connection.transaction():
+            full = outcome("full", amount)
+        assert idle == full, amount
+
+
 @pytest.fixture
 def counted(pg_settings: PostgresSettings) -> Iterator[tuple[Store, StatementCounter]]:
     connection = connect(pg_settings)
@@ -460,19 +496,22 @@ def test_a_refused_value_found_as_the_steps_go_out_keeps_the_callers_transaction
 def test_an_increment_that_breaks_the_rules_in_the_caller_s_transaction_aborts_nothing(
     counted: tuple[Store, StatementCounter],
 ) -> None:
-    # On a connection in no transaction, the statement fails on such an increment (and the
-    # driver reads the record to say why); in the caller's own transaction it must write
-    # nothing and fail nothing, or it would abort the caller's other work.
+    # On a connection in no transaction, the statement fails on such an increment: first the
+    # sum in bigint, then the full form of the rules, then the driver reads the record to say
+    # why. In the caller's own transaction it must write nothing and fail nothing, or it would
+    # abort the caller's other work: only the full form runs, and the read.
     store, counter = counted
     store.put_many([{"id": "s", "n": "text"}, {"id": "m", "n": 2**63 - 1}])
     for key in ("s", "m"):
-        with pytest.raises(InvalidArgument):
-            store.update({"id": key, "n": increment(1)})  # idle: the failing statement
+        with counter.counting() as sent, pytest.raises(InvalidArgument):
+            store.update({"id": key, "n": increment(1)})  # idle: the failing statements
+        assert sent == [3, 3]
     with counter.connection.transaction():
         store.put({"id": "mine", "n": 1})
         for key in ("s", "m"):
-            with pytest.raises(InvalidArgument):
+            with counter.counting() as sent, pytest.raises(InvalidArgument):
                 store.update({"id": key, "n": increment(1)})
+            assert sent == [2, 2]
         store.update({"id": "mine", "n": increment(1)})
     assert store.find_all() == [
         {"id": "m", "n": 2**63 - 1},
