@@ -8,8 +8,9 @@ time budget: server-side limits and the client-side deadline), ``credentials`` (
 and Secrets Manager logins), ``columns`` (column types, values and JSON),
 ``layout`` (a table's key columns, real columns and ``doc``, cached), ``probe`` (the first find by
 key reads the layout from its own statement), ``predicates`` (conditions as exact SQL, index
-expressions), ``statements`` (plans and whole-record writes as SQL), ``guarded``,
-``updates`` and ``increments`` (guarded writes and updates as single statements), ``transact`` (a transaction in one
-pipeline), ``streaming`` (server-side cursors), ``batch`` (put_many's pipelined batches),
-``migrate`` (DDL, alembic helpers, ``kvstore migrate``) and ``native`` (SQLAlchemy handles).
+expressions), ``statements`` (plans and whole-record writes as SQL), ``guarded``, ``updates``
+and ``increments`` (guarded writes and updates as single statements), ``steps`` and
+``transact`` (a transaction in one pipeline), ``streaming`` (server-side cursors), ``batch``
+(put_many's pipelined batches), ``migrate`` (DDL, alembic helpers, ``kvstore migrate``) and
+``native`` (SQLAlchemy handles).
 """

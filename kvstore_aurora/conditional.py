@@ -25,9 +25,8 @@ from kvstore.values import check_item_size
 from kvstore.writes import Delete, Put, Update, apply, key_of
 from kvstore_aurora.connection import Connection, pipeline
 from kvstore_aurora.guarded import delete_sql, put_sql
-from kvstore_aurora.increments import summable
 from kvstore_aurora.layout import Layout, check_rows, decode
-from kvstore_aurora.updates import update_sql
+from kvstore_aurora.updates import in_bigint, update_sql
 
 if TYPE_CHECKING:
     from kvstore_aurora.driver import AuroraDriver
@@ -81,7 +80,7 @@ def update(driver: AuroraDriver, op: Update) -> Record:
         attempts[0] += 1
         layout = driver._layout(connection)
         idle = connection.pgconn.transaction_status == TransactionStatus.IDLE
-        optimistic = idle and bool(op.increments) and summable(layout, list(op.increments.items()))
+        optimistic = idle and in_bigint(layout, op)
         row = _write_update(driver, connection, layout, op, idle, optimistic)
         if row is not None:
             return True, decode(layout, row), layout

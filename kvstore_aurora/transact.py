@@ -9,21 +9,10 @@ The pipeline is libpq's, driven by ``Wire.pipeline`` (psycopg's costs the client
 statements do), or psycopg's, with BEGIN and COMMIT, when the connection is in its caller's
 pipeline already.
 
-Each statement is made as the pipeline sends it (``_Steps``), so the server runs one while the
-client makes the next: the updates' statements, the costliest to make, are made after the puts
-before them went out. A value its column cannot hold, found while they are made, ends the
+The statements are ``kvstore_aurora.steps``' (operations of one table may share one), each made
+as the pipeline sends it. A value its column cannot hold, found while they are made, ends the
 pipeline with a statement that fails (nothing is applied) and is the error of the first such
 operation in the block.
-
-Operations of one table may share a statement, at the first one's place, because a statement
-costs both sides more than a row in it (the server starts every statement's plan anew):
-
-- the unconditional puts: put_many's upsert of a JSON array, in key order (such a put cannot
-  fail on a guard);
-- the updates whose guards bind no value and whose statements have one shape
-  (``updates.shared_update``): their rows in one ``VALUES`` list, in key order, a step that fails
-  unless every one wrote. A transaction names each key of a kind once, so no two of them meet one
-  row; in key order, concurrent transactions lock their rows in one order.
 
 The server runs the statements in order; the first that fails aborts the transaction, and its
 position is the first statement whose result is an error. The record that explains the failure
@@ -35,42 +24,39 @@ operation, to find which one failed.
 An update whose only fault was the size bound (``updates.update_sql``), or a step refused by a
 record that changed in between, makes the transaction run again; an update then goes in *checked*
 mode, returning its merged record, and the COMMIT waits for core's exact size check. A deadlock
-with another transaction (nothing was applied) is tried again too.
+with another transaction (nothing was applied) is tried again too. Int increments of ints in
+``doc`` are summed in ``bigint`` (``updates.in_bigint``); a run that failed with a data exception
+then runs again with the full form of the number rules, which says what the rules say.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-import operator
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import errors as pg
-from psycopg import sql
 
 from kvstore.backend import Conflict, Record
 from kvstore.errors import InvalidArgument, StoreError
-from kvstore.schema import KindSchema
 from kvstore.values import check_item_size
-from kvstore.writes import Delete, Put, Update, Write, apply, key_of
+from kvstore.writes import Update, Write, apply, key_of
 from kvstore_aurora.batch import transaction_sql
-from kvstore_aurora.columns import dumps
 from kvstore_aurora.connection import Connection, Pool, pipeline
-from kvstore_aurora.guarded import Statement, check_sql, delete_sql, put_sql
-from kvstore_aurora.layout import Layout, check_rows, decode
-from kvstore_aurora.updates import shared_update, update_sql
+from kvstore_aurora.layout import check_rows, decode
+from kvstore_aurora.steps import Steps, layouts_of, statements
 from kvstore_aurora.wire import Stale, Wire
 
 if TYPE_CHECKING:
     from kvstore_aurora.driver import AuroraDriver
 
-__all__ = ["MAX_RUNS", "run_transaction", "statements", "step"]
+__all__ = ["MAX_RUNS", "run_transaction"]
 
-MAX_RUNS = 4
+MAX_RUNS = 5
 """Runs of one transaction at most (after a shared statement failed, a deadlock, a size bound, a
-record changed between)."""
+record changed between, an increment summed in bigint)."""
 
 
 class _Failed(Exception):
@@ -80,6 +66,11 @@ class _Failed(Exception):
         super().__init__(index)
         self.index = index
         self.current = current
+
+
+class _Summed(Exception):
+    """A run whose increments were summed in bigint failed with a data exception: it rolled
+    back, and runs again with the full form of the number rules."""
 
 
 class _Again(Exception):
@@ -98,195 +89,6 @@ class _Refused(Exception):
         super().__init__(index)
         self.index = index
         self.error = error
-
-
-def step(
-    driver: AuroraDriver,
-    layout: Layout,
-    connection: Connection,
-    op: Write,
-    checked: bool,
-    statement: Statement | None = None,
-) -> tuple[bytes, list[Any]]:
-    """``op`` as a statement of a transaction on ``driver``'s table (of ``layout``), which fails
-    when its guard does not hold (``checked``: an update also returns the merged row;
-    ``statement``: the one made for it already)."""
-    if statement is None:
-        if isinstance(op, Put):
-            check_rows(layout, (op.record,))
-            if op.guard.unconditional:  # it always writes: the plain upsert, nothing to check
-                return driver.upsert(connection, op.record, layout)
-        statement = _statement(layout, driver.schema, op, checked)
-    query = driver._statement(layout, statement.shape, connection, statement.build)
-    return query, statement.params
-
-
-def _statement(layout: Layout, schema: KindSchema, op: Write, checked: bool) -> Statement:
-    if isinstance(op, Put):
-        found = put_sql(layout, schema, op, step=True)
-        # None: its guard can hold on nothing.
-        return found or Statement(("never",), [], lambda: sql.SQL("SELECT 1 / 0"))
-    if isinstance(op, Update):
-        mode = "checked" if checked else "step"
-        return update_sql(layout, schema, op, mode, bounded=not checked)
-    if isinstance(op, Delete):
-        return delete_sql(layout, schema, op, step=True)
-    return check_sql(layout, schema, op)
-
-
-_Layouts = dict[int, Layout]
-"""The layout of each driver's table, by ``id(driver)``: read before a run's pipeline opens
-(nothing else can be sent on the connection while it is open)."""
-
-
-def _layouts(connection: Connection, ops: Sequence[tuple[AuroraDriver, Write]]) -> _Layouts:
-    """The layouts of the tables ``ops`` write (a missing table fails here, before anything is
-    sent)."""
-    found: _Layouts = {}
-    for driver, _op in ops:
-        if id(driver) not in found:
-            found[id(driver)] = driver._layout(connection)
-    return found
-
-
-def _put_groups(ops: Sequence[tuple[AuroraDriver, Write]]) -> dict[int, list[int]]:
-    """The unconditional puts to one table, by the index of the first (two or more a table)."""
-    puts: dict[int, list[int]] = {}  # id(driver) -> the indexes of its unconditional puts
-    for index, (driver, op) in enumerate(ops):
-        if isinstance(op, Put) and op.guard.unconditional:
-            puts.setdefault(id(driver), []).append(index)
-    return {group[0]: group for group in puts.values() if len(group) > 1}
-
-
-def _update_groups(
-    found: _Layouts, ops: Sequence[tuple[AuroraDriver, Write]], made: dict[int, Statement]
-) -> dict[int, list[int]]:
-    """The updates of one table that ``shared_update`` puts in one statement (their statements
-    shareable and of one shape), by the index of the first; each update's statement goes in
-    ``made``, by index."""
-    updates: dict[tuple[int, Any], list[int]] = {}  # (id(driver), shape) -> its updates
-    for index, (driver, op) in enumerate(ops):
-        if isinstance(op, Update):
-            try:
-                made[index] = statement = update_sql(found[id(driver)], driver.schema, op, "step")
-            except InvalidArgument as exc:
-                exc.index = index
-                raise
-            if statement.shareable:
-                updates.setdefault((id(driver), statement.shape), []).append(index)
-    return {group[0]: group for group in updates.values() if len(group) > 1}
-
-
-class _Steps:
-    """A run's steps, made one at a time as its pipeline sends them (the server runs each while
-    the next is made), and for each step made, the index of the operation it stands for (of a
-    shared step, its first one's) and whether it is shared (see the module's docstring).
-
-    Operations share a step when ``share`` and not ``checked`` (a checked run's updates each
-    return their merged record). A value its column cannot hold is ``InvalidArgument`` with
-    the operation's ``index``."""
-
-    def __init__(
-        self,
-        connection: Connection,
-        ops: Sequence[tuple[AuroraDriver, Write]],
-        found: _Layouts,
-        checked: bool,
-        share: bool,
-    ) -> None:
-        self.connection, self.ops, self.layouts = connection, ops, found
-        self.checked, self.share = checked, share
-        self.owners: list[int] = []
-        self.sharing: set[int] = set()
-        """The positions of the shared steps."""
-
-    def __iter__(self) -> Iterator[tuple[bytes, list[Any]]]:
-        connection, ops, found, checked = self.connection, self.ops, self.layouts, self.checked
-        puts = _put_groups(ops) if self.share else {}
-        updates: dict[int, list[int]] | None = None if self.share and not checked else {}
-        made: dict[int, Statement] = {}
-        skipped = {i for members in puts.values() for i in members[1:]}
-        for index, (driver, op) in enumerate(ops):
-            if index in skipped:
-                continue
-            layout = found[id(driver)]
-            try:
-                group = puts.get(index)
-                if group is None and isinstance(op, Update):
-                    if updates is None:  # made once the puts before them are on their way
-                        updates = _update_groups(found, ops, made)
-                        skipped.update(i for members in updates.values() for i in members[1:])
-                        if index in skipped:
-                            continue
-                    group = updates.get(index)
-                if group is None:
-                    found_step = step(driver, layout, connection, op, checked, made.get(index))
-                elif isinstance(op, Put):
-                    found_step = _upsert_all(driver, layout, connection, ops, group)
-                else:
-                    found_step = _shared_update(driver, layout, connection, ops, group, made)
-            except InvalidArgument as exc:
-                if exc.index is None:
-                    exc.index = index
-                raise
-            if group is not None:
-                self.sharing.add(len(self.owners))
-            self.owners.append(index)
-            yield found_step
-
-
-def statements(
-    connection: Connection,
-    ops: Sequence[tuple[AuroraDriver, Write]],
-    checked: bool,
-    share: bool = True,
-) -> tuple[list[tuple[bytes, list[Any]]], list[int], set[int]]:
-    """The run's statements, all made at once (see ``_Steps``), for each the index of the
-    operation it stands for, and the positions of the shared steps."""
-    made = _Steps(connection, ops, _layouts(connection, ops), checked, share)
-    found = list(made)
-    return found, made.owners, made.sharing
-
-
-def _shared_update(
-    driver: AuroraDriver,
-    layout: Layout,
-    connection: Connection,
-    ops: Sequence[tuple[AuroraDriver, Write]],
-    group: list[int],
-    made: dict[int, Statement],
-) -> tuple[bytes, list[Any]]:
-    """The one step of the updates of ``group`` (see ``_update_groups``; ``made``: their
-    statements), its rows in key order: concurrent transactions then lock them in one order."""
-    first = ops[group[0]][1]
-    assert isinstance(first, Update)
-    ordered = sorted(group, key=lambda index: key_of(driver.schema, ops[index][1]))
-    statement = shared_update(layout, driver.schema, first, [made[i] for i in ordered])
-    query = driver._statement(layout, statement.shape, connection, statement.build)
-    return query, statement.params
-
-
-def _upsert_all(
-    driver: AuroraDriver,
-    layout: Layout,
-    connection: Connection,
-    ops: Sequence[tuple[AuroraDriver, Write]],
-    group: list[int],
-) -> tuple[bytes, list[Any]]:
-    """One upsert of the records of the unconditional puts of ``group`` (to ``driver``'s
-    table), in key order: concurrent transactions then lock their rows in one order."""
-    records = []
-    for index in group:
-        op = ops[index][1]
-        assert isinstance(op, Put)
-        try:
-            check_rows(layout, (op.record,))
-        except InvalidArgument as exc:
-            exc.index = index
-            raise
-        records.append(op.record)
-    records.sort(key=operator.itemgetter(*driver.schema.id_fields))
-    return driver.insert_sql(connection, many=True, layout=layout), [dumps(records)]
 
 
 def _roll_back(connection: Connection, statement: str) -> None:
@@ -361,11 +163,15 @@ def _through_psycopg(
 
 
 def _run(
-    connection: Connection, ops: Sequence[tuple[AuroraDriver, Write]], checked: bool, share: bool
+    connection: Connection,
+    ops: Sequence[tuple[AuroraDriver, Write]],
+    checked: bool,
+    share: bool,
+    optimistic: bool = False,
 ) -> None:
-    """One run of the transaction on ``connection``: ``_Failed``, ``_Again``, ``_Split`` or
-    ``_Refused`` when it rolled back."""
-    made = _Steps(connection, ops, _layouts(connection, ops), checked, share)
+    """One run of the transaction on ``connection``: ``_Failed``, ``_Again``, ``_Split``,
+    ``_Summed`` or ``_Refused`` when it rolled back."""
+    made = Steps(connection, ops, layouts_of(connection, ops), checked, share, optimistic)
     own = connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     begin, commit, roll_back = transaction_sql(connection, "kvstore_transaction")
     pool = ops[0][0].pool
@@ -417,6 +223,12 @@ def _run(
     _roll_back(connection, roll_back)
     if isinstance(failed, (pg.DeadlockDetected, pg.SerializationFailure)):
         raise _Again() from failed
+    if (
+        optimistic
+        and isinstance(failed, pg.DataError)
+        and not isinstance(failed, pg.DivisionByZero)
+    ):
+        raise _Summed() from failed  # maybe an increment the bigint sum could not make
     at = outcome.at
     if at >= len(owners):
         raise failed
@@ -450,13 +262,16 @@ def run_transaction(owner: AuroraDriver, ops: Sequence[tuple[AuroraDriver, Write
     ``index`` for the first operation whose guard does not hold."""
 
     def run(connection: Connection) -> None:
-        checked, share = False, True
+        checked, share, optimistic = False, True, True
         last: _Failed | None = None
         for _attempt in range(MAX_RUNS):
             try:
-                _run(connection, ops, checked, share)
+                _run(connection, ops, checked, share, optimistic)
                 return
             except _Again:
+                continue
+            except _Summed:
+                optimistic = False
                 continue
             except _Split:
                 share = False

@@ -40,9 +40,15 @@ from kvstore_aurora.guarded import Statement, all_of, key_match, live_conditions
 from kvstore_aurora.layout import Layout
 from kvstore_aurora.predicates import ALIAS, column_sql
 
-__all__ = ["shared_update", "update_sql"]
+__all__ = ["in_bigint", "shared_update", "update_sql"]
 
 _ALIAS = sql.Identifier(ALIAS)
+
+
+def in_bigint(layout: Layout, op: Update) -> bool:
+    """Whether ``op`` has increments, each of which may be summed in ``bigint`` (``optimistic``
+    below; ``increments.summable``)."""
+    return bool(op.increments) and inc.summable(layout, list(op.increments.items()))
 
 
 def update_sql(
@@ -62,8 +68,9 @@ def update_sql(
 
     An increment that breaks the number rules fails a step, and a write on an ``idle``
     connection (in no transaction, whose failure aborts nothing else), by a division by zero;
-    any other write then writes nothing. ``optimistic`` (a write on an ``idle`` connection whose
-    increments are ``increments.summable``): the increments are summed in ``bigint``, and the
+    any other write then writes nothing. ``optimistic`` (``in_bigint(layout, op)``, and a
+    statement whose failure aborts nothing that is not run again: a write on an ``idle``
+    connection, a transaction's step): the increments are summed in ``bigint``, and the
     statement fails with a data exception where the number rules need the full form, which the
     caller then runs (``increments``' docstring).
 
@@ -187,16 +194,21 @@ def update_sql(
 
 
 def shared_update(
-    layout: Layout, schema: KindSchema, first: Update, statements: list[Statement]
+    layout: Layout,
+    schema: KindSchema,
+    first: Update,
+    statements: list[Statement],
+    optimistic: bool = False,
 ) -> Statement:
     """One transaction step for updates of one table (each key once, ``first`` the first of
-    them) whose ``statements`` (``update_sql``'s, in step mode) are shareable and of one shape:
-    their shared statement, with their parameters row after row (``update_sql``'s docstring)."""
+    them) whose ``statements`` (``update_sql``'s, in step mode, ``optimistic`` or not) are
+    shareable and of one shape: their shared statement, with their parameters row after row
+    (``update_sql``'s docstring)."""
     params = [value for statement in statements for value in statement.params]
     rows = len(statements)
 
     def build() -> sql.Composable:
-        return update_sql(layout, schema, first, "step", rows=rows).build()
+        return update_sql(layout, schema, first, "step", rows=rows, optimistic=optimistic).build()
 
     return Statement(("shared", rows, statements[0].shape), params, build)
 

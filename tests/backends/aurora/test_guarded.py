@@ -16,6 +16,7 @@ from kvstore import (
     Store,
     create_store,
     increment,
+    one_of,
     transaction,
 )
 from kvstore.testing import unique_kind
@@ -97,6 +98,34 @@ def test_increments_follow_the_number_rules_exactly(pair: tuple[Store, Store]) -
         if "n" in current:
             value = current["n"]
             assert typed(aurora.find_all({"n": value})) == typed(memory.find_all({"n": value}))
+
+
+def test_increments_in_transactions_follow_the_number_rules_exactly(
+    pair: tuple[Store, Store],
+) -> None:
+    # A transaction's int increments of ints are summed in bigint, the others by the full form
+    # of the rules; a run that fails with a data exception runs again in the full form. Two
+    # increments a transaction, sharing one statement (no guard) or one each (a guard).
+    aurora, memory = pair
+    records = [{"id": f"r{i:02}", "n": value} for i, value in enumerate(STORED)]
+    records.append({"id": "absent"})
+    amounts = [1, -1, 2**63 - 1, 0.5]
+
+    def outcome(store: Store, first: dict[str, Any], amount: Any, guarded: bool) -> Any:
+        try:
+            with transaction() as tx:
+                for key, step in (("zero", 1), (first["id"], amount)):
+                    expect = {"id": key} if guarded else None  # it holds, and binds a value
+                    tx.update(store, {"id": key, "n": increment(step)}, expect=expect)
+        except (InvalidArgument, NotFound) as exc:
+            return ("error", type(exc).__name__, exc.index)
+        return typed(store.find_all({"id": one_of([first["id"], "zero"])}))
+
+    for store in pair:
+        store.put_many([*records, {"id": "zero", "n": 0}])
+    for record, amount, guarded in itertools.product(records, amounts, (False, True)):
+        expected = outcome(memory, record, amount, guarded)
+        assert outcome(aurora, record, amount, guarded) == expected, (record, amount, guarded)
 
 
 EXPECTED: list[Any] = [

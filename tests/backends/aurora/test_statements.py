@@ -254,6 +254,14 @@ def test_a_transaction_of_ten_operations_is_one_round_trip(
     assert sent[1] in (2, 3)
     assert [r["qty"] for r in stock.find_all({"qty": ge(0)})] == [2, 2, 2, 2]
     assert orders.find({"id": "counter"}) == {"id": "counter", "seen": 2}
+    # An int added to a stored fraction: the run that summed in bigint fails (nothing applied),
+    # and the transaction runs again with the full form of the number rules.
+    orders.put({"id": "counter", "seen": 0.5})
+    with counter.counting() as sent:
+        block(0)
+    assert sent[1] == 2
+    assert orders.find({"id": "counter"}) == {"id": "counter", "seen": 1.5}
+    assert orders.find({"id": "o0"}) == {"id": "o0", "qty": 0}
 
 
 def test_a_transaction_s_plain_puts_to_one_kind_share_one_statement(
@@ -372,7 +380,7 @@ def test_a_shared_update_s_rows_go_in_key_order(counted: tuple[Any, StatementCou
     # Two transactions that update the same records, named in different orders, then lock them
     # in one order (each waits for the other, rather than deadlocking).
     from kvstore import increment
-    from kvstore_aurora.transact import statements
+    from kvstore_aurora.steps import statements
 
     make, counter = counted
     store = make()
