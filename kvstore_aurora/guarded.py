@@ -82,6 +82,9 @@ def key_match(layout: Layout) -> sql.Composable:
 
 
 def tokens_of(layout: Layout, conditions: Conditions, params: list[Any]) -> tuple[Token, ...]:
+    """The tokens of ``conditions`` on the key's row (their values appended to ``params``)."""
+    if not conditions:  # most writes: no generator to start
+        return ()
     return tuple(condition(layout, field, cond, params, keyed=True) for field, cond in conditions)
 
 

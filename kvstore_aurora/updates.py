@@ -83,25 +83,13 @@ def update_sql(
     # p's columns in order: the doc's removes and sets, the real columns' values, the key, the
     # increments' amounts, the size bound. Their parameters come first, then WHERE's.
     params: list[Any] = []
-    doc_removes: list[str] = []
-    doc_sets: dict[str, Any] = {}
     column_sets: list[str] = []
     column_removes: list[str] = []
-    for field in op.removes:
-        place = layout.place(field)
-        if place.kind == "json" and place.column is None:
-            doc_removes.append(field)
-        elif place.kind in ("column", "json"):
-            column_removes.append(field)
-    for field, value in op.sets.items():
-        place = layout.place(field)
-        if place.kind == "json" and place.column is None:
-            doc_sets[field] = value
-        else:
-            column_sets.append(field)
-    for field, _amount in amounts:
-        if layout.place(field).kind == "none":
-            layout.encode(field, 0)  # raises: the table has no place for it
+    if layout.default:  # every field but the key's (which core keeps out of changes) in doc
+        doc_removes = list(op.removes)  # a list: psycopg sends a list as an array
+        doc_sets = op.sets
+    else:
+        doc_removes, doc_sets = _places(layout, op, amounts, column_sets, column_removes)
     if doc_removes:
         params.append(doc_removes)
     if doc_sets:
@@ -119,11 +107,12 @@ def update_sql(
         if room is None:
             room = item_size(dict(zip(schema.id_fields, op.key, strict=True)) | op.sets)
             room += sum(number_entry_bound(field) for field, _amount in amounts)
-        room += sum(
-            number_entry_bound(column.name)
-            for column in layout.columns.values()
-            if column.kind in ("int", "numeric", "double", "boolean")
-        )
+        if layout.columns:
+            room += sum(
+                number_entry_bound(column.name)
+                for column in layout.columns.values()
+                if column.kind in ("int", "numeric", "double", "boolean")
+            )
         params.append(room)
     bound = len(params)
     live = tokens_of(layout, live_conditions(schema, guard), params)
@@ -136,8 +125,8 @@ def update_sql(
         tuple((field, type(amount) is int) for field, amount in amounts),
         bool(doc_removes),
         bool(doc_sets),
-        tuple(column_sets),
-        tuple(column_removes),
+        tuple(column_sets) if column_sets else (),
+        tuple(column_removes) if column_removes else (),
         live,
         present,
         bounded,
@@ -191,6 +180,36 @@ def update_sql(
         ).format(write, names)
 
     return Statement(shape, params, build, shareable=bound == len(params))
+
+
+def _places(
+    layout: Layout,
+    op: Update,
+    amounts: list[tuple[str, int | float]],
+    column_sets: list[str],
+    column_removes: list[str],
+) -> tuple[list[str], dict[str, Any]]:
+    """The removes and sets of ``op`` on fields in ``doc``; those on real columns go in
+    ``column_sets`` and ``column_removes``. ``InvalidArgument`` for an increment of a field the
+    table has no place for."""
+    doc_removes: list[str] = []
+    doc_sets: dict[str, Any] = {}
+    for field in op.removes:
+        place = layout.place(field)
+        if place.kind == "json" and place.column is None:
+            doc_removes.append(field)
+        elif place.kind in ("column", "json"):
+            column_removes.append(field)
+    for field, value in op.sets.items():
+        place = layout.place(field)
+        if place.kind == "json" and place.column is None:
+            doc_sets[field] = value
+        else:
+            column_sets.append(field)
+    for field, _amount in amounts:
+        if layout.place(field).kind == "none":
+            layout.encode(field, 0)  # raises: the table has no place for it
+    return doc_removes, doc_sets
 
 
 def shared_update(
