@@ -45,7 +45,7 @@ __all__ = [
 
 
 def _fields(raw: object, what: str) -> Mapping[str, Any]:
-    if not isinstance(raw, Mapping):
+    if type(raw) is not dict and not isinstance(raw, Mapping):  # a dict: no ABC check
         raise InvalidArgument(f"{what} must be a dict of field -> value, not {type(raw).__name__}")
     check_field_names(raw)
     return raw
@@ -88,9 +88,10 @@ _PLAIN = frozenset({str, int, float, bool, list, dict})
 
 
 def _require_key(record: Mapping[str, Any], schema: KindSchema, what: str) -> None:
-    missing = [field for field in schema.id_fields if record.get(field) is None]
-    if missing:
-        raise InvalidArgument(f"{what} lacks its key field(s) {', '.join(map(repr, missing))}")
+    for field in schema.id_fields:
+        if record.get(field) is None:
+            missing = [field for field in schema.id_fields if record.get(field) is None]
+            raise InvalidArgument(f"{what} lacks its key field(s) {', '.join(map(repr, missing))}")
 
 
 def _check_types(record: Mapping[str, Any], schema: KindSchema) -> None:
@@ -192,21 +193,24 @@ def prepare_changes(raw: object, schema: KindSchema) -> Changes:
     changes = _fields(raw, "changes")
     id_fields = schema.id_fields
     version_field = schema.version_field
-    # The version is the store's: None there means "no version given", not "remove it".
-    kept = (*id_fields, version_field)
-    removes = tuple(name for name, value in changes.items() if value is None and name not in kept)
+    removed: list[str] = []
     increments: dict[str, int | float] = {}
     plain: dict[str, Any] = {}
     version: int | None = None
     for name, value in changes.items():
-        if isinstance(value, Increment):
+        if value is None:
+            # The version is the store's: None there means "no version given", not "remove it".
+            if name not in id_fields and name != version_field:
+                removed.append(name)
+        elif isinstance(value, Increment):
             if name in id_fields or name == version_field:
                 raise InvalidArgument(f"field {name!r} cannot be incremented (the store keeps it)")
             increments[name] = value.prepared(name).amount
-        elif name == version_field and value is not None:
+        elif name == version_field:
             version = check_version(value, name)
         else:
             plain[name] = value
+    removes = tuple(removed) if removed else ()
     record, bound = _canonical(plain, schema)
     _require_key(record, schema, "changes")
     sets = {name: value for name, value in record.items() if name not in id_fields}
@@ -220,7 +224,13 @@ def prepare_changes(raw: object, schema: KindSchema) -> Changes:
                 index.name, index.fields, index.key_types, sets, removes, increments, version_field
             )
     return Changes(
-        schema.key_of(record), sets, removes, increments, tuple(required), version, bound
+        schema.key_of(record),
+        sets,
+        removes,
+        increments,
+        tuple(required) if required else (),
+        version,
+        bound,
     )
 
 

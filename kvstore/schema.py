@@ -187,7 +187,10 @@ class KindSchema:
 
     def key_of(self, record: Mapping[str, Any]) -> Key:
         """The key of a canonical record (its id fields' values, in order)."""
-        return tuple(record[field] for field in self.id_fields)
+        fields = self.id_fields
+        if len(fields) == 1:  # most kinds: no generator to start
+            return (record[fields[0]],)
+        return tuple(record[field] for field in fields)
 
     def key_filters(self, key: Key) -> dict[str, Any]:
         """The filters naming exactly the record at ``key``."""

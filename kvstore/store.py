@@ -151,7 +151,7 @@ class RecordStore:
     # -- the validate hook and argument checks -------------------------------------------------
 
     def _incoming(self, raw: object, what: str) -> object:
-        if not isinstance(raw, Mapping):
+        if type(raw) is not dict and not isinstance(raw, Mapping):  # a dict: no ABC check
             raise InvalidArgument(
                 f"{what} must be a dict of field -> value, not {type(raw).__name__}"
             )
