@@ -1,6 +1,6 @@
 """The aurora driver's guarded writes and updates: one statement each (``kvstore_aurora.guarded``
-and ``kvstore_aurora.updates`` write them), and when it wrote nothing, the record that says why (``Conflict``, which core turns
-into the contract's error).
+and ``kvstore_aurora.updates`` write them), and when it wrote nothing, the record that says why
+(``Conflict``, which core turns into the contract's error).
 
 - a guarded put or delete returns whether it wrote and, when it did not, the key's record as the
   statement saw it;
