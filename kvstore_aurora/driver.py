@@ -4,10 +4,10 @@
 for that configuration (``kvstore_aurora.connection``) and reads the kind's layout once
 (``kvstore_aurora.layout``, or ``kvstore_aurora.probe`` for a first find by key). Reads translate
 plans exactly (``kvstore_aurora.statements``), writes are guarded single statements
-(``kvstore_aurora.guarded``, ``kvstore_aurora.updates``), a transaction is one pipeline (``kvstore_aurora.transact``). Every
-statement is rendered once per shape of call and sent as the same bytes, through libpq directly
-(``kvstore_aurora.wire``), which prepares it. Guarded writes and updates run in
-``kvstore_aurora.conditional``.
+(``kvstore_aurora.guarded``, ``kvstore_aurora.updates``), a transaction is one pipeline
+(``kvstore_aurora.transact``). Every statement is rendered once per shape of call and sent as the
+same bytes, through libpq directly (``kvstore_aurora.wire``), which prepares it. Guarded writes
+and updates run in ``kvstore_aurora.conditional``.
 """
 
 from __future__ import annotations
