@@ -79,7 +79,10 @@ def update(driver: AuroraDriver, op: Update) -> Record:
     def run(connection: Connection) -> tuple[bool, Record, Layout] | None:
         attempts[0] += 1
         layout = driver._layout(connection)
-        idle = connection.pgconn.transaction_status == TransactionStatus.IDLE
+        # A failed statement aborts nothing else only outside any transaction and outside the
+        # caller's pipeline (whose statements up to its next Sync are one transaction).
+        pgconn = connection.pgconn
+        idle = not pgconn.pipeline_status and pgconn.transaction_status == TransactionStatus.IDLE
         optimistic = idle and in_bigint(layout, op)
         row = _write_update(driver, connection, layout, op, idle, optimistic)
         if row is not None:

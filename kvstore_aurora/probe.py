@@ -104,10 +104,12 @@ def find(
 ) -> tuple[Layout, Record | None] | None:
     """The table's layout and the record at ``key`` (``None``: none), from one statement; or
     ``None`` when the layout must be read from the catalog (see the invariant), or when the probe
-    is off or the connection is inside a transaction, which a failed probe would abort."""
+    is off or the connection is inside a transaction or the caller's pipeline, which a failed
+    probe would abort."""
     if (
         not ENABLED
         or not connection.autocommit
+        or connection.pgconn.pipeline_status
         or connection.pgconn.transaction_status != TransactionStatus.IDLE
     ):
         return None

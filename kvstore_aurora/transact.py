@@ -162,6 +162,18 @@ def _through_psycopg(
     return _Outcome(failed, at, lambda i: cursors[i].fetchone())
 
 
+def _settle(connection: Connection) -> None:
+    """In the caller's pipeline, wait for the statements in flight (the caller's, or the ROLLBACK
+    of a run that failed): whether a transaction is open after them decides between BEGIN and a
+    savepoint. A nested pipeline's entry and exit sync it."""
+    if (
+        connection.pgconn.pipeline_status
+        and connection.info.transaction_status == psycopg.pq.TransactionStatus.ACTIVE
+    ):
+        with pipeline(connection):
+            pass
+
+
 def _run(
     connection: Connection,
     ops: Sequence[tuple[AuroraDriver, Write]],
@@ -171,6 +183,7 @@ def _run(
 ) -> None:
     """One run of the transaction on ``connection``: ``_Failed``, ``_Again``, ``_Split``,
     ``_Summed`` or ``_Refused`` when it rolled back."""
+    _settle(connection)
     made = Steps(connection, ops, layouts_of(connection, ops), checked, share, optimistic)
     own = connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     begin, commit, roll_back = transaction_sql(connection, "kvstore_transaction")

@@ -549,6 +549,62 @@ def test_an_increment_that_breaks_the_rules_in_the_caller_s_transaction_aborts_n
     ]
 
 
+def test_increments_in_the_caller_s_pipeline_abort_none_of_its_statements(
+    counted: tuple[Store, StatementCounter],
+) -> None:
+    # The caller's pipeline is one transaction up to its next Sync: an update there is never
+    # the statement that fails (neither the sum in bigint nor the failing full form), as in
+    # the caller's transaction.
+    store, counter = counted
+    connection = counter.connection
+    store.put_many([{"id": "a", "n": 0.5}, {"id": "b", "n": 1}, {"id": "c", "n": "x"}])
+    with connection.pipeline():
+        connection.execute("SELECT 1")
+        assert store.update({"id": "a", "n": increment(1)}) == {"id": "a", "n": 1.5}
+        assert store.update({"id": "b", "n": increment(1)}) == {"id": "b", "n": 2}
+        with pytest.raises(InvalidArgument):
+            store.update({"id": "c", "n": increment(1)})
+        assert store.update({"id": "b", "n": increment(1)}) == {"id": "b", "n": 3}
+        assert connection.execute("SELECT 1").fetchone() == (1,)
+    assert store.find_all() == [
+        {"id": "a", "n": 1.5},
+        {"id": "b", "n": 3},
+        {"id": "c", "n": "x"},
+    ]
+
+
+def test_a_transaction_in_the_caller_s_pipeline_runs_again_as_it_would_outside_it(
+    counted: tuple[Store, StatementCounter],
+) -> None:
+    # Runs that fail and go again (an int added to a stored fraction; a shared step refused)
+    # leave a ROLLBACK in the caller's pipeline: the next run waits for it before it chooses
+    # between BEGIN and a savepoint. Statements the caller queued before count the same way.
+    store, counter = counted
+    connection = counter.connection
+    store.put_many([{"id": "a", "n": 0.5}, {"id": "b", "n": 1}, {"id": "c", "n": "x"}])
+
+    def block(*keys: str) -> None:
+        with transaction() as tx:
+            for key in keys:
+                tx.update(store, {"id": key, "n": increment(1)})
+
+    with connection.pipeline():
+        connection.execute("SELECT 1")
+        block("a", "b")
+        with pytest.raises(InvalidArgument) as info:
+            block("b", "c")
+        assert info.value.index == 1
+    with connection.pipeline(), connection.transaction():
+        block("a", "b")
+        store.put({"id": "d"})
+    assert store.find_all() == [
+        {"id": "a", "n": 2.5},
+        {"id": "b", "n": 3},
+        {"id": "c", "n": "x"},
+        {"id": "d"},
+    ]
+
+
 def test_shared_updates_on_real_columns_and_composite_keys_match_memory(
     pg_settings: PostgresSettings,
 ) -> None:

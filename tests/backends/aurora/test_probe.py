@@ -263,13 +263,15 @@ def test_a_named_schema_is_probed(
     assert found.schema == schema
 
 
+@pytest.mark.parametrize("inside", ["transaction", "pipeline"])
 def test_no_probe_inside_a_transaction_so_a_missing_table_does_not_abort_it(
-    pg_settings: PostgresSettings,
+    pg_settings: PostgresSettings, inside: str
 ) -> None:
+    # The caller's pipeline is one transaction up to its next Sync.
     kind = unique_kind("probe")
     with connect(pg_settings) as connection:
         store = create_store(kind, backend="aurora", settings=pg_settings, connection=connection)
-        with connection.transaction():
+        with connection.transaction() if inside == "transaction" else connection.pipeline():
             with pytest.raises(ConfigError):
                 store.find({"id": "a"})
             # A failed probe would have aborted the caller's transaction.
