@@ -47,6 +47,7 @@ from kvstore_aurora.batch import transaction_sql
 from kvstore_aurora.connection import Connection, Pool, pipeline
 from kvstore_aurora.layout import check_rows, decode
 from kvstore_aurora.steps import Steps, layouts_of, statements
+from kvstore_aurora.updates import in_bigint
 from kvstore_aurora.wire import Stale, Wire
 
 if TYPE_CHECKING:
@@ -240,6 +241,9 @@ def _run(
         optimistic
         and isinstance(failed, pg.DataError)
         and not isinstance(failed, pg.DivisionByZero)
+        and any(
+            isinstance(op, Update) and in_bigint(made.layouts[id(driver)], op) for driver, op in ops
+        )
     ):
         raise _Summed() from failed  # maybe an increment the bigint sum could not make
     at = outcome.at
