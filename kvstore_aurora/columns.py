@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from decimal import Decimal
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from json.scanner import make_scanner
 from typing import Any
 
@@ -96,12 +97,29 @@ class DocLoader(Loader):
         return loads(data)
 
 
-dumps: Callable[[Any], str] = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, separators=(",", ":")
-).encode
-"""Canonical values to JSON (``repr`` of a float is exact, so floats round-trip).
+def _refuse(value: object) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
-One encoder for every document: ``json.dumps`` with options builds a new encoder per call."""
+
+_encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+_iterencode = (
+    None
+    if c_make_encoder is None
+    else c_make_encoder(None, _refuse, encode_basestring, None, ":", ",", False, False, False)
+)
+
+
+def dumps(value: Any) -> str:
+    """Canonical values to JSON (``repr`` of a float is exact, so floats round-trip): what
+    ``json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode``
+    gives.
+
+    Its C encoder is made once, not at every call as ``encode`` makes it, and without the check
+    for circular references: core's values nest at most ``MAX_DEPTH`` deep, so they have none.
+    """
+    if _iterencode is None:  # an interpreter without json's C accelerator
+        return _encoder.encode(value)
+    return "".join(_iterencode(value, 0))
 
 
 def decimal(value: int | float) -> Decimal:

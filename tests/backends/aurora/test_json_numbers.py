@@ -71,3 +71,22 @@ def test_loads_takes_what_the_json_module_takes_around_a_document_and_refuses_th
     for bad in (b"", b"{", b'{"a": 1} x', b"[1] [2]"):
         with pytest.raises(ValueError):
             loads(bad)
+
+
+@settings(max_examples=500, deadline=None)
+@given(values)
+def test_dumps_writes_what_the_standard_encoder_writes(value: Any) -> None:
+    from kvstore_aurora.columns import dumps
+
+    expected = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    assert dumps(value) == expected
+
+
+@pytest.mark.parametrize("value", [float("nan"), [float("inf")], {"a": -float("inf")}, {1j}])
+def test_dumps_refuses_what_the_standard_encoder_refuses(value: Any) -> None:
+    from kvstore_aurora.columns import dumps
+
+    with pytest.raises((ValueError, TypeError)) as standard:
+        json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    with pytest.raises(standard.type, match=str(standard.value)):
+        dumps(value)
