@@ -570,15 +570,22 @@ def test_an_increment_that_breaks_the_rules_in_the_caller_s_transaction_aborts_n
     ]
 
 
+@pytest.fixture
+def counters(counted: tuple[Store, StatementCounter]) -> tuple[Store, Any]:
+    """A store with a fraction (``a``), an int (``b``) and a string (``c``) to increment, and
+    its connection."""
+    store, counter = counted
+    store.put_many([{"id": "a", "n": 0.5}, {"id": "b", "n": 1}, {"id": "c", "n": "x"}])
+    return store, counter.connection
+
+
 def test_increments_in_the_caller_s_pipeline_abort_none_of_its_statements(
-    counted: tuple[Store, StatementCounter],
+    counters: tuple[Store, Any],
 ) -> None:
     # The caller's pipeline is one transaction up to its next Sync: an update there is never
     # the statement that fails (neither the sum in bigint nor the failing full form), as in
     # the caller's transaction.
-    store, counter = counted
-    connection = counter.connection
-    store.put_many([{"id": "a", "n": 0.5}, {"id": "b", "n": 1}, {"id": "c", "n": "x"}])
+    store, connection = counters
     with connection.pipeline():
         connection.execute("SELECT 1")
         assert store.update({"id": "a", "n": increment(1)}) == {"id": "a", "n": 1.5}
@@ -595,14 +602,12 @@ def test_increments_in_the_caller_s_pipeline_abort_none_of_its_statements(
 
 
 def test_a_transaction_in_the_caller_s_pipeline_runs_again_as_it_would_outside_it(
-    counted: tuple[Store, StatementCounter],
+    counters: tuple[Store, Any],
 ) -> None:
     # Runs that fail and go again (an int added to a stored fraction; a shared step refused)
     # leave a ROLLBACK in the caller's pipeline: the next run waits for it before it chooses
     # between BEGIN and a savepoint. Statements the caller queued before count the same way.
-    store, counter = counted
-    connection = counter.connection
-    store.put_many([{"id": "a", "n": 0.5}, {"id": "b", "n": 1}, {"id": "c", "n": "x"}])
+    store, connection = counters
 
     def block(*keys: str) -> None:
         with transaction() as tx:
