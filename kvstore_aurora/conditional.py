@@ -26,7 +26,7 @@ from kvstore.writes import Delete, Put, Update, apply, key_of
 from kvstore_aurora.connection import Connection, pipeline
 from kvstore_aurora.guarded import delete_sql, put_sql
 from kvstore_aurora.layout import Layout, check_rows, decode
-from kvstore_aurora.updates import in_bigint, update_sql
+from kvstore_aurora.updates import update_sql
 
 if TYPE_CHECKING:
     from kvstore_aurora.driver import AuroraDriver
@@ -83,8 +83,7 @@ def update(driver: AuroraDriver, op: Update) -> Record:
         # caller's pipeline (whose statements up to its next Sync are one transaction).
         pgconn = connection.pgconn
         idle = not pgconn.pipeline_status and pgconn.transaction_status == TransactionStatus.IDLE
-        optimistic = idle and in_bigint(layout, op)
-        row = _write_update(driver, connection, layout, op, idle, optimistic)
+        row = _write_update(driver, connection, layout, op, idle, optimistic=idle)
         if row is not None:
             return True, decode(layout, row), layout
         # Why it wrote nothing is judged on the record as it is now (the rare path: a
@@ -116,7 +115,7 @@ def _write_update(
     optimistic: bool,
 ) -> tuple[Any, ...] | None:
     """The merged row ``op``'s statement returned (``None``: it wrote nothing). ``optimistic``
-    first sums the increments in ``bigint``; where that fails, the full form runs."""
+    first sums the increments in ``bigint`` where it can; where that fails, the full form runs."""
     statement = update_sql(layout, driver.schema, op, "write", idle=idle, optimistic=optimistic)
     query = driver._statement(layout, statement.shape, connection, statement.build)
     try:
@@ -126,7 +125,7 @@ def _write_update(
             raise
         return None  # an increment broke the number rules: nothing was written
     except psycopg.DataError:
-        if not optimistic:
+        if not statement.summed:
             raise
     # A stored value or a sum that bigint cannot hold, which wrote nothing (the connection was
     # idle): the number rules in numeric say what it makes.

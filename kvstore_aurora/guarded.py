@@ -49,7 +49,7 @@ _ALIAS = sql.Identifier(ALIAS)
 class Statement:
     """A statement's shape (what its text depends on), parameters, and how to compose it."""
 
-    __slots__ = ("build", "params", "shape", "shareable")
+    __slots__ = ("build", "params", "shape", "shareable", "summed")
 
     def __init__(
         self,
@@ -57,12 +57,16 @@ class Statement:
         params: list[Any],
         build: Callable[[], sql.Composable],
         shareable: bool = False,
+        summed: bool = False,
     ) -> None:
         self.shape = shape
         self.params = params
         self.build = build
         self.shareable = shareable
         """Whether the statement's guard binds no value (only ``update_sql`` says so)."""
+        self.summed = summed
+        """Whether it sums increments in bigint, and so may fail where the full form of the
+        number rules would not (only ``update_sql`` says so)."""
 
 
 def _params_cte(layout: Layout) -> sql.Composable:

@@ -32,7 +32,7 @@ from kvstore_aurora.columns import dumps
 from kvstore_aurora.connection import Connection
 from kvstore_aurora.guarded import Statement, check_sql, delete_sql, put_sql
 from kvstore_aurora.layout import Layout, check_rows
-from kvstore_aurora.updates import in_bigint, shared_update, update_sql
+from kvstore_aurora.updates import shared_update, update_sql
 
 if TYPE_CHECKING:
     from kvstore_aurora.driver import AuroraDriver
@@ -72,8 +72,7 @@ def _statement(
         return found or Statement(("never",), [], lambda: sql.SQL("SELECT 1 / 0"))
     if isinstance(op, Update):
         mode = "checked" if checked else "step"
-        summed = optimistic and in_bigint(layout, op)
-        return update_sql(layout, schema, op, mode, bounded=not checked, optimistic=summed)
+        return update_sql(layout, schema, op, mode, bounded=not checked, optimistic=optimistic)
     if isinstance(op, Delete):
         return delete_sql(layout, schema, op, step=True)
     return check_sql(layout, schema, op)
@@ -115,11 +114,9 @@ def _update_groups(
     updates: dict[tuple[int, Any], list[int]] = {}  # (id(driver), shape) -> its updates
     for index, (driver, op) in enumerate(ops):
         if isinstance(op, Update):
-            layout = found[id(driver)]
-            summed = optimistic and in_bigint(layout, op)
             try:
                 made[index] = statement = update_sql(
-                    layout, driver.schema, op, "step", optimistic=summed
+                    found[id(driver)], driver.schema, op, "step", optimistic=optimistic
                 )
             except InvalidArgument as exc:
                 exc.index = index
@@ -222,9 +219,9 @@ def _shared_update(
     first = ops[group[0]][1]
     assert isinstance(first, Update)
     ordered = sorted(group, key=lambda index: key_of(driver.schema, ops[index][1]))
-    # The group's statements have one shape: the first's answer is every one's.
-    summed = optimistic and in_bigint(layout, first)
-    statement = shared_update(layout, driver.schema, first, [made[i] for i in ordered], summed)
+    members = [made[i] for i in ordered]
+    # One shape, so the first's answer is every one's.
+    statement = shared_update(layout, driver.schema, first, members, members[0].summed)
     query = driver._statement(layout, statement.shape, connection, statement.build)
     return query, statement.params
 

@@ -68,9 +68,9 @@ def update_sql(
 
     An increment that breaks the number rules fails a step, and a write on an ``idle``
     connection (in no transaction, whose failure aborts nothing else), by a division by zero;
-    any other write then writes nothing. ``optimistic`` (``in_bigint(layout, op)``, and a
-    statement whose failure aborts nothing that is not run again: a write on an ``idle``
-    connection, a transaction's step): the increments are summed in ``bigint``, and the
+    any other write then writes nothing. ``optimistic`` (a statement whose failure aborts
+    nothing that is not run again: a write on an ``idle`` connection, a transaction's step):
+    increments that are ``in_bigint`` are summed in ``bigint`` (``Statement.summed``), and the
     statement fails with a data exception where the number rules need the full form, which the
     caller then runs (``increments``' docstring).
 
@@ -80,6 +80,7 @@ def update_sql(
     ``VALUES`` list of their rows (``shared_update``), that fails unless every one wrote."""
     guard = op.guard
     amounts = list(op.increments.items())
+    optimistic = optimistic and bool(amounts) and inc.summable(layout, amounts)
     # p's columns in order: the doc's removes and sets, the real columns' values, the key, the
     # increments' amounts, the size bound. Their parameters come first, then WHERE's.
     params: list[Any] = []
@@ -179,7 +180,7 @@ def update_sql(
             "FROM (SELECT 1) AS one LEFT JOIN w ON TRUE"
         ).format(write, names)
 
-    return Statement(shape, params, build, shareable=bound == len(params))
+    return Statement(shape, params, build, shareable=bound == len(params), summed=optimistic)
 
 
 def _places(
