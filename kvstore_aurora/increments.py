@@ -27,6 +27,8 @@ give ``N = R``: the same record.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from psycopg import sql
 
 from kvstore.values import INT64_MAX, INT64_MIN
@@ -57,15 +59,17 @@ def _json_value(place: Place) -> sql.Composable:
     return column_sql(place.column.name)
 
 
-def summable(layout: Layout, amounts: list[tuple[str, int | float]]) -> bool:
+def summable(layout: Layout, amounts: Sequence[tuple[str, int | float]]) -> bool:
     """Whether every increment of ``amounts`` may take the ``bigint`` form (``summed``): an int
     amount within the 64-bit range, on a field kept in ``doc``."""
+    default = layout.default  # every field but the key's (never incremented) is in doc
     for field, amount in amounts:
         if type(amount) is not int or not INT64_MIN <= amount <= INT64_MAX:
             return False
-        place = layout.place(field)
-        if place.kind != "json" or place.column is not None:
-            return False
+        if not default:
+            place = layout.place(field)
+            if place.kind != "json" or place.column is not None:
+                return False
     return True
 
 

@@ -59,6 +59,7 @@ class Layout:
         "_places",
         "checked",
         "columns",
+        "default",
         "has_doc",
         "index_kinds",
         "keys",
@@ -82,6 +83,8 @@ class Layout:
         self.columns = columns
         """Real columns by name, key columns excluded."""
         self.has_doc = has_doc
+        self.default = has_doc and not columns
+        """Whether the table has only its key columns and ``doc`` (``ensure()``'s layout)."""
         self.checked = checked
         """The columns whose values a write checks (``check_rows``): all but text and bigint
         keys, which hold every valid key."""
@@ -100,11 +103,6 @@ class Layout:
     def table(self) -> sql.Identifier:
         """The schema-qualified, quoted table name."""
         return sql.Identifier(self.schema, self.kind)
-
-    @property
-    def default(self) -> bool:
-        """Whether the table has only its key columns and ``doc`` (``ensure()``'s layout)."""
-        return self.has_doc and not self.columns
 
     def column(self, name: str) -> Column | None:
         """The key or real column holding field ``name``, if the table has one."""

@@ -24,11 +24,11 @@ transaction whose COMMIT waits for core's exact check of the merged record
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from psycopg import sql
 from psycopg.types.json import Jsonb
-from psycopg.types.numeric import Int8
 
 from kvstore.errors import InvalidArgument
 from kvstore.schema import KindSchema
@@ -38,7 +38,7 @@ from kvstore_aurora import increments as inc
 from kvstore_aurora.columns import decimal
 from kvstore_aurora.guarded import Statement, all_of, key_match, live_conditions, tokens_of
 from kvstore_aurora.layout import Layout
-from kvstore_aurora.predicates import ALIAS, column_sql
+from kvstore_aurora.predicates import ALIAS, Token, column_sql
 
 __all__ = ["in_bigint", "shared_update", "update_sql"]
 
@@ -79,7 +79,7 @@ def update_sql(
     (``Statement.shareable``) may be a step of ``rows`` updates of the same shape, with ``p`` a
     ``VALUES`` list of their rows (``shared_update``), that fails unless every one wrote."""
     guard = op.guard
-    amounts = list(op.increments.items())
+    amounts = tuple(op.increments.items())
     optimistic = optimistic and bool(amounts) and inc.summable(layout, amounts)
     # p's columns in order: the doc's removes and sets, the real columns' values, the key, the
     # increments' amounts, the size bound. Their parameters come first, then WHERE's.
@@ -90,16 +90,20 @@ def update_sql(
         doc_removes = list(op.removes)  # a list: psycopg sends a list as an array
         doc_sets = op.sets
     else:
-        doc_removes, doc_sets = _places(layout, op, amounts, column_sets, column_removes)
+        doc_removes, doc_sets = _places(layout, op, list(amounts), column_sets, column_removes)
     if doc_removes:
         params.append(doc_removes)
     if doc_sets:
         params.append(Jsonb(doc_sets))
-    params += [layout.encode(field, op.sets[field]) for field in column_sets]
+    if column_sets:
+        params += [layout.encode(field, op.sets[field]) for field in column_sets]
     params += op.key
-    # An amount in bigint is an Int8 (an int's own type would follow its size: int2 for 1, and
-    # one statement a size).
-    params += [Int8(int(a)) if optimistic else decimal(a) for _field, a in amounts]
+    if amounts:
+        # An amount in bigint is sent as its decimal text, which the statement casts: an int's
+        # own type would follow its size (int2 for 1, and one statement a size).
+        params += (
+            [str(a) for _field, a in amounts] if optimistic else [decimal(a) for _f, a in amounts]
+        )
     if bounded:
         # The merged record's fields come from the stored record (bounded in SQL by
         # _size_bound) or from the changes, sets and increments (their bound, or sized here):
@@ -116,14 +120,19 @@ def update_sql(
             )
         params.append(room)
     bound = len(params)
-    live = tokens_of(layout, live_conditions(schema, guard), params)
-    present = tokens_of(layout, guard.when_present or (), params)
+    if schema.ttl_field is None and not guard.when_present:  # most updates: no guard to bind
+        live: tuple[Token, ...] = ()
+        present: tuple[Token, ...] = ()
+    else:
+        live = tokens_of(layout, live_conditions(schema, guard), params)
+        present = tokens_of(layout, guard.when_present or (), params)
     failing = mode != "write" or idle
     shape = (
         "update",
         mode,
         failing,
-        tuple((field, type(amount) is int) for field, amount in amounts),
+        # Which amounts are ints matters to the full form only (summed ones all are).
+        tuple(op.increments) if optimistic else tuple((f, type(a) is int) for f, a in amounts),
         bool(doc_removes),
         bool(doc_sets),
         tuple(column_sets) if column_sets else (),
@@ -132,55 +141,68 @@ def update_sql(
         present,
         bounded,
         optimistic,
+        rows,
     )
-
-    def build() -> sql.Composable:
-        p: list[tuple[str, sql.Composable]] = []  # p's columns: (name, cast)
-        if doc_removes:
-            p.append(("x", sql.SQL("text[]")))
-        if doc_sets:
-            p.append(("d", sql.SQL("jsonb")))
-        p += [(f"c{i}", _column(layout, field).cast) for i, field in enumerate(column_sets)]
-        p += [(f"k{i}", column.cast) for i, column in enumerate(layout.keys)]
-        amount_cast = sql.SQL("bigint" if optimistic else "numeric")
-        p += [(f"a{i}", amount_cast) for i in range(len(amounts))]
-        if bounded:
-            p.append(("b", sql.SQL("bigint")))
-        assignments, checks = _update_parts(
-            layout, amounts, bool(doc_removes), bool(doc_sets), failing, optimistic
-        )
-        assignments += [
-            sql.SQL("{} = p.{}").format(sql.Identifier(field), sql.Identifier(f"c{i}"))
-            for i, field in enumerate(column_sets)
-        ]
-        assignments += [sql.SQL("{} = NULL").format(sql.Identifier(f)) for f in column_removes]
-        if not assignments:
-            first = layout.keys[0].name
-            assignments.append(sql.SQL("{} = {}").format(sql.Identifier(first), column_sql(first)))
-        where = [key_match(layout), all_of(layout, live), all_of(layout, present), *checks]
-        if bounded:
-            where.append(sql.SQL("{} + p.b < {}").format(_size_bound(layout), MAX_ITEM_SIZE))
-        returned = sql.SQL(", ").join(column_sql(name) for name in layout.selected)
-        write = sql.SQL("UPDATE {} AS {} SET {} FROM {} WHERE {} RETURNING {}").format(
-            layout.table,
-            _ALIAS,
-            sql.SQL(", ").join(assignments),
-            _rows_of_p(p, rows),
-            sql.SQL(" AND ").join(where),
-            sql.SQL("1") if mode == "step" else returned,
-        )
-        if mode == "write":
-            return write
-        if mode == "step":
-            every = sql.SQL("WITH w AS ({}) SELECT 1 / ((SELECT count(*) FROM w) = {})::int")
-            return every.format(write, sql.Literal(rows))
-        names = sql.SQL(", ").join(sql.Identifier("w", name) for name in layout.selected)
-        return sql.SQL(
-            "WITH w AS ({}) SELECT (1 / (SELECT count(*) FROM w))::int, {} "
-            "FROM (SELECT 1) AS one LEFT JOIN w ON TRUE"
-        ).format(write, names)
-
+    build = partial(_build, layout, shape, amounts, column_sets, column_removes)
     return Statement(shape, params, build, shareable=bound == len(params), summed=optimistic)
+
+
+def _build(
+    layout: Layout,
+    shape: tuple[Any, ...],
+    amounts: tuple[tuple[str, int | float], ...],
+    column_sets: list[str],
+    column_removes: list[str],
+) -> sql.Composable:
+    """The statement ``update_sql`` made ``shape`` of (composed only when its text is not
+    cached)."""
+    _, mode, failing, _, doc_removes, doc_sets, _, _, live, present, bounded, optimistic, rows = (
+        shape
+    )
+    p: list[tuple[str, sql.Composable]] = []  # p's columns: (name, cast)
+    if doc_removes:
+        p.append(("x", sql.SQL("text[]")))
+    if doc_sets:
+        p.append(("d", sql.SQL("jsonb")))
+    p += [(f"c{i}", _column(layout, field).cast) for i, field in enumerate(column_sets)]
+    p += [(f"k{i}", column.cast) for i, column in enumerate(layout.keys)]
+    amount_cast = sql.SQL("bigint" if optimistic else "numeric")
+    p += [(f"a{i}", amount_cast) for i in range(len(amounts))]
+    if bounded:
+        p.append(("b", sql.SQL("bigint")))
+    assignments, checks = _update_parts(
+        layout, list(amounts), doc_removes, doc_sets, failing, optimistic
+    )
+    assignments += [
+        sql.SQL("{} = p.{}").format(sql.Identifier(field), sql.Identifier(f"c{i}"))
+        for i, field in enumerate(column_sets)
+    ]
+    assignments += [sql.SQL("{} = NULL").format(sql.Identifier(f)) for f in column_removes]
+    if not assignments:
+        first = layout.keys[0].name
+        assignments.append(sql.SQL("{} = {}").format(sql.Identifier(first), column_sql(first)))
+    where = [key_match(layout), all_of(layout, live), all_of(layout, present), *checks]
+    if bounded:
+        where.append(sql.SQL("{} + p.b < {}").format(_size_bound(layout), MAX_ITEM_SIZE))
+    returned = sql.SQL(", ").join(column_sql(name) for name in layout.selected)
+    write = sql.SQL("UPDATE {} AS {} SET {} FROM {} WHERE {} RETURNING {}").format(
+        layout.table,
+        _ALIAS,
+        sql.SQL(", ").join(assignments),
+        _rows_of_p(p, rows),
+        sql.SQL(" AND ").join(where),
+        sql.SQL("1") if mode == "step" else returned,
+    )
+    if mode == "write":
+        return write
+    if mode == "step":
+        every = sql.SQL("WITH w AS ({}) SELECT 1 / ((SELECT count(*) FROM w) = {})::int")
+        return every.format(write, sql.Literal(rows))
+    names = sql.SQL(", ").join(sql.Identifier("w", name) for name in layout.selected)
+    return sql.SQL(
+        "WITH w AS ({}) SELECT (1 / (SELECT count(*) FROM w))::int, {} "
+        "FROM (SELECT 1) AS one LEFT JOIN w ON TRUE"
+    ).format(write, names)
 
 
 def _places(
