@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from kvstore.errors import InvalidArgument
-from kvstore.values import normalize_value, same_value, value_identity
+from kvstore.values import INT64_MAX, INT64_MIN, normalize_value, same_value, value_identity
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -476,6 +476,8 @@ class Increment:
     def prepared(self, field: str) -> Increment:
         """This increment with its amount checked (a finite number, not a bool) and canonical."""
         amount = self.amount
+        if type(amount) is int and INT64_MIN <= amount <= INT64_MAX:
+            return self  # the commonest amount, canonical as it is
         if type(amount) is bool or not (isinstance(amount, (int, float)) or _decimal(amount)):
             raise InvalidArgument(
                 f"field {field!r}: increment() takes a number, not {amount!r:.80}"

@@ -82,7 +82,8 @@ def update_op(
             expect = (*expect, (field, version_condition(changes.version)))
             bound = _versioned_bound(schema, bound)
     if bound is not None:
-        bound += sum(number_entry_bound(name) for name in changes.increments)
+        for name in changes.increments:
+            bound += number_entry_bound(name)
     return Update(
         changes.key,
         changes.sets,
