@@ -1,7 +1,7 @@
 """The client's instructions per call, counted by valgrind's callgrind: kvstore's aurora update with
 expect and increment against the same statement sent through psycopg's cursor.
 
-    .venv/bin/python -m bench.instructions [CASE ...]
+    .venv/bin/python -m bench.instructions [--calls N] [CASE ...]
 
 Each case runs twice under callgrind, with ``CALLS`` timed calls and with none after the same
 warm-up, and one call's instructions are the difference over ``CALLS``. Unlike time, a count does
@@ -83,10 +83,10 @@ def _inner(case: str, calls: int, conninfo: dict[str, Any]) -> None:
     conn.execute(f'DROP TABLE "{kind}"')
 
 
-def count(case: str, conninfo: dict[str, Any]) -> float:
-    """Instructions per call of ``case`` (two runs under callgrind)."""
+def count(case: str, conninfo: dict[str, Any], calls: int = CALLS) -> float:
+    """Instructions per call of ``case``, over ``calls`` calls (two runs under callgrind)."""
     totals = []
-    for calls in (0, CALLS):
+    for counted in (0, calls):
         done = subprocess.run(
             [
                 "valgrind",
@@ -97,7 +97,7 @@ def count(case: str, conninfo: dict[str, Any]) -> float:
                 "bench.instructions",
                 "--inner",
                 case,
-                str(calls),
+                str(counted),
             ],
             env={**os.environ, "KVSTORE_INSTRUCTIONS_DB": repr(conninfo)},
             capture_output=True,
@@ -108,7 +108,7 @@ def count(case: str, conninfo: dict[str, Any]) -> float:
         if found is None:
             raise RuntimeError(f"callgrind printed no total:\n{done.stderr[-2000:]}")
         totals.append(int(found.group(1)))
-    return (totals[1] - totals[0]) / CALLS
+    return (totals[1] - totals[0]) / calls
 
 
 def main(argv: list[str]) -> None:
@@ -118,11 +118,17 @@ def main(argv: list[str]) -> None:
     if argv[:1] == ["--inner"]:
         _inner(argv[1], int(argv[2]), ast.literal_eval(os.environ["KVSTORE_INSTRUCTIONS_DB"]))
         return
+    calls = CALLS
+    if argv[:1] == ["--calls"]:
+        calls, argv = int(argv[1]), argv[2:]
+    unknown = sorted(set(argv) - set(CASES))
+    if unknown:
+        raise SystemExit(f"unknown case(s) {', '.join(unknown)}: the cases are {', '.join(CASES)}")
     from bench.servers import postgres_conninfo
 
     conninfo = postgres_conninfo()
     for case in argv or CASES:
-        print(f"{case}: {count(case, conninfo):,.0f} instructions a call", flush=True)
+        print(f"{case}: {count(case, conninfo, calls):,.0f} instructions a call", flush=True)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from importlib.util import find_spec
@@ -240,3 +242,38 @@ def test_cold_start_rows_with_bytecode_and_without(quick_run: tuple[dict[str, An
             for side in ("kvstore", row["versus"]):
                 for whole, shared in zip(samples[side], samples[f"shared {side}"], strict=True):
                     assert 0 < shared < whole
+
+
+INSTRUCTIONS = (sys.executable, "-m", "bench.instructions")
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_instructions_counts_a_call_of_each_side() -> None:
+    # Few calls, so the counts are rough; but each call sends a statement through the client's
+    # code (tens of thousands of instructions), and a count of a run that broke would be missing.
+    done = subprocess.run(
+        [*INSTRUCTIONS, "--calls", "40", "kvstore_increment", "raw_increment"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    counts = {
+        case: float(number.replace(",", ""))
+        for case, number in re.findall(r"^(\w+): ([\d,.]+) instructions a call$", done.stdout, re.M)
+    }
+    assert set(counts) == {"kvstore_increment", "raw_increment"}, done.stdout
+    assert all(count > 20_000 for count in counts.values()), counts
+
+
+def test_instructions_refuses_an_unknown_case() -> None:
+    done = subprocess.run(
+        [*INSTRUCTIONS, "kvstore_nothing"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "unknown case(s) kvstore_nothing" in done.stderr
