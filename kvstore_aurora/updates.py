@@ -143,22 +143,43 @@ def update_sql(
         optimistic,
         rows,
     )
-    build = partial(_build, layout, shape, amounts, column_sets, column_removes)
+    build = partial(
+        _build,
+        layout,
+        amounts,
+        column_sets,
+        column_removes,
+        live,
+        present,
+        mode=mode,
+        failing=failing,
+        doc_removes=bool(doc_removes),
+        doc_sets=bool(doc_sets),
+        bounded=bounded,
+        optimistic=optimistic,
+        rows=rows,
+    )
     return Statement(shape, params, build, shareable=bound == len(params), summed=optimistic)
 
 
 def _build(
     layout: Layout,
-    shape: tuple[Any, ...],
     amounts: tuple[tuple[str, int | float], ...],
     column_sets: list[str],
     column_removes: list[str],
+    live: tuple[Token, ...],
+    present: tuple[Token, ...],
+    *,
+    mode: str,
+    failing: bool,
+    doc_removes: bool,
+    doc_sets: bool,
+    bounded: bool,
+    optimistic: bool,
+    rows: int,
 ) -> sql.Composable:
-    """The statement ``update_sql`` made ``shape`` of (composed only when its text is not
-    cached)."""
-    _, mode, failing, _, doc_removes, doc_sets, _, _, live, present, bounded, optimistic, rows = (
-        shape
-    )
+    """The statement ``update_sql`` describes (composed only when the driver has not cached its
+    text): its arguments are ``update_sql``'s, or what it made of them."""
     p: list[tuple[str, sql.Composable]] = []  # p's columns: (name, cast)
     if doc_removes:
         p.append(("x", sql.SQL("text[]")))
