@@ -47,18 +47,16 @@ def step(
     op: Write,
     checked: bool,
     statement: Statement | None = None,
-    optimistic: bool = False,
 ) -> tuple[bytes, list[Any]]:
     """``op`` as a statement of a transaction on ``driver``'s table (of ``layout``), which fails
     when its guard does not hold (``checked``: an update also returns the merged row;
-    ``statement``: the one made for it already; ``optimistic``: an update's increments may be
-    summed in bigint)."""
+    ``statement``: the one made for it already)."""
     if statement is None:
         if isinstance(op, Put):
             check_rows(layout, (op.record,))
             if op.guard.unconditional:  # it always writes: the plain upsert, nothing to check
                 return driver.upsert(connection, op.record, layout)
-        statement = _statement(layout, driver.schema, op, checked, optimistic)
+        statement = _statement(layout, driver.schema, op, checked)
     query = driver._statement(layout, statement.shape, connection, statement.build)
     return query, statement.params
 
@@ -149,6 +147,9 @@ class Steps:
         self.owners: list[int] = []
         self.sharing: set[int] = set()
         """The positions of the shared steps."""
+        self.summed = False
+        """Whether a step made so far sums increments in bigint (``Statement.summed``): the run
+        may then fail where the full form of the number rules would not."""
 
     def __iter__(self) -> Iterator[tuple[bytes, list[Any]]]:
         connection, ops, found, checked = self.connection, self.ops, self.layouts, self.checked
@@ -172,15 +173,17 @@ class Steps:
                     group = updates.get(index)
                 if group is None:
                     statement = made.get(index)
-                    found_step = step(
-                        driver, layout, connection, op, checked, statement, optimistic
-                    )
+                    if statement is None and isinstance(op, Update):
+                        statement = _statement(layout, driver.schema, op, checked, optimistic)
+                    if statement is not None and statement.summed:
+                        self.summed = True
+                    found_step = step(driver, layout, connection, op, checked, statement)
                 elif isinstance(op, Put):
                     found_step = _upsert_all(driver, layout, connection, ops, group)
                 else:
-                    found_step = _shared_update(
-                        driver, layout, connection, ops, group, made, optimistic
-                    )
+                    # One shape, so the first's statement answers for every one's.
+                    self.summed = self.summed or made[group[0]].summed
+                    found_step = _shared_update(driver, layout, connection, ops, group, made)
             except InvalidArgument as exc:
                 if exc.index is None:
                     exc.index = index
@@ -211,11 +214,9 @@ def _shared_update(
     ops: Sequence[tuple[AuroraDriver, Write]],
     group: list[int],
     made: dict[int, Statement],
-    optimistic: bool,
 ) -> tuple[bytes, list[Any]]:
     """The one step of the updates of ``group`` (see ``_update_groups``; ``made``: their
-    statements, ``optimistic`` as made), its rows in key order: concurrent transactions then
-    lock them in one order."""
+    statements), its rows in key order: concurrent transactions then lock them in one order."""
     first = ops[group[0]][1]
     assert isinstance(first, Update)
     ordered = sorted(group, key=lambda index: key_of(driver.schema, ops[index][1]))

@@ -25,7 +25,7 @@ An update whose only fault was the size bound (``updates.update_sql``), or a ste
 record that changed in between, makes the transaction run again; an update then goes in *checked*
 mode, returning its merged record, and the COMMIT waits for core's exact size check. A deadlock
 with another transaction (nothing was applied) is tried again too. Int increments of ints in
-``doc`` are summed in ``bigint`` (``updates.in_bigint``); a run that failed with a data exception
+``doc`` are summed in ``bigint`` (``Statement.summed``); a run that failed with a data exception
 then runs again with the full form of the number rules, which says what the rules say.
 """
 
@@ -47,7 +47,6 @@ from kvstore_aurora.batch import transaction_sql
 from kvstore_aurora.connection import Connection, Pool, pipeline
 from kvstore_aurora.layout import check_rows, decode
 from kvstore_aurora.steps import Steps, layouts_of, statements
-from kvstore_aurora.updates import in_bigint
 from kvstore_aurora.wire import Stale, Wire
 
 if TYPE_CHECKING:
@@ -238,12 +237,9 @@ def _run(
     if isinstance(failed, (pg.DeadlockDetected, pg.SerializationFailure)):
         raise _Again() from failed
     if (
-        optimistic
+        made.summed
         and isinstance(failed, pg.DataError)
         and not isinstance(failed, pg.DivisionByZero)
-        and any(
-            isinstance(op, Update) and in_bigint(made.layouts[id(driver)], op) for driver, op in ops
-        )
     ):
         raise _Summed() from failed  # maybe an increment the bigint sum could not make
     at = outcome.at

@@ -40,15 +40,9 @@ from kvstore_aurora.guarded import Statement, all_of, key_match, live_conditions
 from kvstore_aurora.layout import Layout
 from kvstore_aurora.predicates import ALIAS, Token, column_sql
 
-__all__ = ["in_bigint", "shared_update", "update_sql"]
+__all__ = ["shared_update", "update_sql"]
 
 _ALIAS = sql.Identifier(ALIAS)
-
-
-def in_bigint(layout: Layout, op: Update) -> bool:
-    """Whether ``op`` has increments, each of which may be summed in ``bigint`` (``optimistic``
-    below; ``increments.summable``)."""
-    return bool(op.increments) and inc.summable(layout, list(op.increments.items()))
 
 
 def update_sql(
@@ -70,9 +64,9 @@ def update_sql(
     connection (in no transaction, whose failure aborts nothing else), by a division by zero;
     any other write then writes nothing. ``optimistic`` (a statement whose failure aborts
     nothing that is not run again: a write on an ``idle`` connection, a transaction's step):
-    increments that are ``in_bigint`` are summed in ``bigint`` (``Statement.summed``), and the
-    statement fails with a data exception where the number rules need the full form, which the
-    caller then runs (``increments``' docstring).
+    increments that are ``increments.summable`` are summed in ``bigint`` (``Statement.summed``),
+    and the statement fails with a data exception where the number rules need the full form,
+    which the caller then runs (``increments``' docstring).
 
     Every value of ``op`` that the statement binds is a column of ``p`` (its changes, key,
     increments' amounts and size bound), except its guard's: a statement whose guard binds none
