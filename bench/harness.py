@@ -53,8 +53,9 @@ class Raw:
 
     label: str
     run: Action
-    target: float
-    """kvstore time / this side's time must be at most this."""
+    target: float | None
+    """kvstore time / this side's time must be at most this; ``None``: the row is shown for
+    reference, with no target (e.g. a raw call that leaves out a rule kvstore keeps)."""
 
 
 @dataclass
@@ -209,7 +210,7 @@ def _row(
 ) -> Row:
     lib_times, raw_times = times[library], times[raw.label]
     ratio = statistics.median(k / r for k, r in zip(lib_times, raw_times, strict=True))
-    has_target = library == "kvstore" and targeted
+    target = raw.target if library == "kvstore" and targeted else None
     return Row(
         operation=case.operation,
         backend=case.backend,
@@ -218,8 +219,8 @@ def _row(
         library_ops_s=case.ops / statistics.median(lib_times),
         raw_ops_s=case.ops / statistics.median(raw_times),
         ratio=ratio,
-        target=f"<= {raw.target:.2f}" if has_target else "-",
-        met=ratio <= raw.target if has_target else None,
+        target="-" if target is None else f"<= {target:.2f}",
+        met=None if target is None else ratio <= target,
         library_round_trips=trips[library],
         raw_round_trips=trips[raw.label],
         shape=case.shape,
